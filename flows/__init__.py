@@ -1,0 +1,1 @@
+"""Prefect flows. They only compose tasks; the stage code lives in tasks/."""

@@ -1,0 +1,51 @@
+"""The training flow: every stage of dvc.yaml, in DVC's order, each as a Prefect task.
+
+Stages come from dvc.yaml (mlpipe.dag.plan), not from a list here; each one runs in
+this process and is committed to dvc.lock, so `dvc status` is clean afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from mlpipe.dag import StageOutcome, plan, reproduce
+from mlpipe.errors import PipelineError
+from mlpipe.paths import find_root
+from mlpipe.stages import run_stage
+from mlpipe.summary import markdown_summary
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only unexpected errors (I/O, network), never a clear pipeline error."""
+    error = state.result(raise_on_failure=False)
+    return not isinstance(error, PipelineError)
+
+
+@task(retry_condition_fn=_transient)
+def dvc_stage(root: str, name: str, force: bool) -> StageOutcome:
+    logger = get_run_logger()
+    outcome = reproduce(Path(root), name, lambda args: run_stage(args, Path(root)), force=force)
+    if outcome.ran:
+        logger.info("stage %s done in %.1f s", name, outcome.seconds)
+    else:
+        logger.info("stage %s unchanged, skipped", name)
+    return outcome
+
+
+@flow(name="training")
+def training(root: str | None = None, force: bool = False) -> list[StageOutcome]:
+    """Run the pipeline of dvc.yaml; ``force`` re-runs unchanged stages too."""
+    project = str(Path(root).resolve()) if root else str(find_root())
+    outcomes = []
+    for spec in plan(Path(project)):
+        stage_task = dvc_stage.with_options(
+            name=spec.name, retries=spec.retries, retry_delay_seconds=spec.retry_delay_seconds
+        )
+        outcomes.append(stage_task(project, spec.name, force))
+    create_markdown_artifact(
+        markdown_summary(outcomes), key="training-summary", description="Training pipeline run"
+    )
+    return outcomes

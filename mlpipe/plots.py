@@ -1,0 +1,77 @@
+"""Evaluation plots as PNG files (ROC, PR, calibration, confusion matrix, importance).
+
+Saved without software metadata, so the same numbers always give the same bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
+from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve  # noqa: E402
+
+from mlpipe.io import atomic_path  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, (y, p) in curves.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
+    ax.legend(loc="lower right")
+    _save(fig, path)
+
+
+def precision_recall(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, (y, p) in curves.items():
+        precision, recall, _ = precision_recall_curve(y, p)
+        ax.plot(recall, precision, label=name)
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)")
+    ax.legend(loc="upper right")
+    _save(fig, path)
+
+
+def calibration(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, (y, p) in curves.items():
+        observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
+        ax.plot(predicted, observed, marker="o", label=name)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set(xlabel="mean predicted probability", ylabel="observed rate", title="Calibration (test)")
+    ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def confusion(y: np.ndarray, decision: np.ndarray, path: Path) -> None:
+    matrix = confusion_matrix(y, decision, labels=[0, 1])
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, f"{count:,}", ha="center", va="center")
+    ax.set(xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual",
+           title="Confusion matrix (test)")
+    _save(fig, path)
+
+
+def importance(names: list[str], means: np.ndarray, stds: np.ndarray, path: Path) -> None:
+    order = np.argsort(means)
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1.5))
+    ax.barh(np.array(names)[order], means[order], xerr=stds[order], color="#4c72b0")
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set(xlabel="drop in ROC AUC when shuffled", title="Permutation importance (test)")
+    _save(fig, path)

@@ -1,0 +1,43 @@
+"""validate: run the Great Expectations suites in configs/expectations/ on raw data
+("raw") or on features ("features"). A violation stops the pipeline before anything
+downstream is rebuilt; the report is written either way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from mlpipe.context import StageContext
+from mlpipe.errors import ConfigError, ValidationFailed
+from mlpipe.io import read_parquet, write_json, write_text
+from mlpipe.validation import ValidationReport, load_suite, validate_tables
+
+DATASETS = ("raw", "features")
+
+
+def load_dataset(ctx: StageContext, dataset: str) -> dict[str, pd.DataFrame]:
+    if dataset == "raw":
+        return {name: read_parquet(ctx.paths.raw / f"{name}.parquet") for name in ctx.domain.TABLES}
+    return {"features": read_parquet(ctx.paths.features)}
+
+
+def load_suites(ctx: StageContext, dataset: str) -> dict[str, dict[str, Any]]:
+    if dataset == "raw":
+        folder = ctx.paths.expectations / "raw"
+        return {path.stem: load_suite(path) for path in sorted(folder.glob("*.json"))}
+    return {"features": load_suite(ctx.paths.expectations / "features.json")}
+
+
+def run(ctx: StageContext, dataset: str) -> dict[str, Any]:
+    if dataset not in DATASETS:
+        raise ConfigError(f"validate takes one of {DATASETS}, not {dataset!r}")
+    report: ValidationReport = validate_tables(
+        dataset, load_dataset(ctx, dataset), load_suites(ctx, dataset)
+    )
+    folder = ctx.paths.reports / "validation"
+    write_json(folder / f"{dataset}.json", report.to_dict())
+    write_text(folder / f"{dataset}.html", report.to_html())
+    if not report.success:
+        raise ValidationFailed(report.summary() + f"\nreport: {folder / dataset}.html")
+    return {"expectations": len(report.checks), "failed": 0}
