@@ -48,7 +48,9 @@ def guarded(action: Callable[[], Any]) -> Any:
 @app.command()
 def run(
     force: Annotated[bool, typer.Option(help="Re-run stages that have not changed.")] = False,
-    root: Annotated[Path | None, typer.Option(help="Project folder (default: found from here).")] = None,
+    root: Annotated[
+        Path | None, typer.Option(help="Project folder (default: found from here).")
+    ] = None,
 ) -> None:
     """Run the training pipeline (every stage of dvc.yaml) as a Prefect flow."""
     from mlpipe.paths import ProjectPaths
@@ -69,9 +71,9 @@ def run(
             outcomes,
             time.perf_counter() - start,
             [
-                f"Reports: {paths.reports}  (validation: reports/validation/*.html, plots: reports/plots/)",
-                f"MLflow UI: mlflow ui --backend-store-uri {settings.tracking_uri} --host 127.0.0.1",
-                "Prefect UI: prefect server start  (then set PREFECT_API_URL=http://127.0.0.1:4200/api)",
+                f"Reports: {paths.reports} (validation/*.html, plots/*.png, metrics.json)",
+                f"MLflow UI: mlflow ui --backend-store-uri {settings.tracking_uri}",
+                "Prefect UI: prefect server start, then PREFECT_API_URL=http://127.0.0.1:4200/api",
             ],
         )
 
@@ -89,7 +91,9 @@ def stage(
     def action() -> None:
         start = time.perf_counter()
         run_stage([name, *(args or [])])
-        typer.echo(f"stage {' '.join([name, *(args or [])])} done in {time.perf_counter() - start:.1f} s")
+        typer.echo(
+            f"stage {' '.join([name, *(args or [])])} done in {time.perf_counter() - start:.1f} s"
+        )
 
     guarded(action)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,9 @@ class _Strict(BaseModel):
 
 
 class DomainParams(_Strict):
-    package: str = Field(description="Python package with the data-specific code (the example: flights)")
+    package: str = Field(
+        description="Python package with the data-specific code (the example: flights)"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -42,7 +45,7 @@ class SplitParams(_Strict):
         for name, (first, last) in ranges:
             if first > last:
                 raise ValueError(f"{name}: first {first} is after last {last}")
-        for (a, (_, a_last)), (b, (b_first, _)) in zip(ranges, ranges[1:], strict=False):
+        for (a, (_, a_last)), (b, (b_first, _)) in itertools.pairwise(ranges):
             if b_first <= a_last:
                 raise ValueError(f"{b} must start after {a} ends: no split may overlap in time")
         return self

@@ -7,9 +7,11 @@ dvc.lock exactly as ``dvc repro`` would, so a later ``dvc repro`` has nothing to
 
 from __future__ import annotations
 
+import logging
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,7 @@ def plan(root: Path) -> list[StageSpec]:
     from dvc.repo import Repo
     from dvc.repo.reproduce import get_active_graph, plan_repro
 
-    with Repo(str(root)) as repo:
+    with quiet_dvc(), Repo(str(root)) as repo:
         stages = plan_repro(get_active_graph(repo.index.graph))
         return [
             StageSpec(
@@ -91,6 +93,18 @@ def reproduce(root: Path, name: str, runner: StageRunner, force: bool = False) -
         outcome.ran = True
         return stage
 
-    with Repo(str(root)) as repo:
+    with quiet_dvc(), Repo(str(root)) as repo:
         repo.reproduce(name, single_item=True, force=force, repro_fn=run_in_process)
     return outcome
+
+
+@contextmanager
+def quiet_dvc() -> Iterator[None]:
+    """DVC's per-stage chatter ("Updating lock file", git hints) at warning level only."""
+    logger = logging.getLogger("dvc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

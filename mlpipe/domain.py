@@ -11,8 +11,17 @@ from pydantic import BaseModel, ValidationError
 from mlpipe.config import Params
 from mlpipe.errors import ConfigError
 
-REQUIRED = ("TABLES", "MAIN_TABLE", "LABEL", "KEY", "Options", "features", "load_sources",
-            "source_info", "prepare")
+REQUIRED = (
+    "TABLES",
+    "MAIN_TABLE",
+    "LABEL",
+    "KEY",
+    "Options",
+    "features",
+    "load_sources",
+    "source_info",
+    "prepare",
+)
 
 
 def load_domain(package: str) -> ModuleType:

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 KEY_PACKAGES = (
-    "pandas", "numpy", "scikit-learn", "pyarrow", "great-expectations", "mlflow", "prefect",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+    "pyarrow",
+    "great-expectations",
+    "mlflow",
+    "prefect",
     "dvc",
 )
 

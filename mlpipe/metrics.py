@@ -49,7 +49,7 @@ def binary_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> d
     decision = (proba >= threshold).astype(int)
     both_classes = len(np.unique(y_true)) == 2
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "positive_rate": float(y_true.mean()) if len(y_true) else math.nan,
         "roc_auc": _safe(roc_auc_score, y_true, proba) if both_classes else math.nan,
         "pr_auc": _safe(average_precision_score, y_true, proba) if both_classes else math.nan,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,12 @@ class TrackingSettings:
 
 def tracking_settings(paths: ProjectPaths) -> TrackingSettings:
     config = load_yaml_config(paths.configs / "tracking.yaml")
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or str(config.get("tracking_uri", "sqlite:///mlflow.db"))
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or str(
+        config.get("tracking_uri", "sqlite:///mlflow.db")
+    )
     prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        uri = prefix + str(paths.root / uri[len(prefix):])
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        uri = prefix + str(paths.root / uri[len(prefix) :])
     artifacts = Path(str(config.get("artifact_location", "mlartifacts")))
     if not artifacts.is_absolute():
         artifacts = paths.root / artifacts
@@ -38,13 +41,16 @@ def tracking_settings(paths: ProjectPaths) -> TrackingSettings:
 
 
 def use_experiment(settings: TrackingSettings) -> str:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
     mlflow.set_tracking_uri(settings.tracking_uri)
     experiment = mlflow.get_experiment_by_name(settings.experiment)
     if experiment is not None:
         return experiment.experiment_id
-    return mlflow.create_experiment(settings.experiment, artifact_location=settings.artifact_location)
+    return mlflow.create_experiment(
+        settings.experiment, artifact_location=settings.artifact_location
+    )
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -82,7 +88,11 @@ def log_training_run(settings: TrackingSettings, run: TrainingRun, run_name: str
     from mlflow.models import infer_signature
 
     experiment_id = use_experiment(settings)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
+    with (
+        warnings.catch_warnings(),
+        mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active,
+    ):
+        warnings.simplefilter("ignore", UserWarning)
         mlflow.log_params({k: str(v)[:500] for k, v in run.params.items()})
         mlflow.log_metrics({k: float(v) for k, v in run.metrics.items() if v is not None})
         mlflow.set_tags(run.tags)

@@ -42,7 +42,9 @@ class ValidationReport:
 
     def summary(self) -> str:
         """One line per failed expectation: table, column, expectation, expected, observed."""
-        lines = [f"{len(self.failures)} of {len(self.checks)} expectations failed on {self.dataset}:"]
+        lines = [
+            f"{len(self.failures)} of {len(self.checks)} expectations failed on {self.dataset}:"
+        ]
         for check in self.failures:
             where = f"{check.table}.{check.column}" if check.column else check.table
             lines.append(
@@ -66,7 +68,8 @@ class ValidationReport:
             status = "pass" if check.success else "FAIL"
             rows.append(
                 f"<tr class='{status.lower()}'><td>{status}</td><td>{html.escape(check.table)}</td>"
-                f"<td>{html.escape(check.column or '')}</td><td>{html.escape(check.expectation)}</td>"
+                f"<td>{html.escape(check.column or '')}</td>"
+                f"<td>{html.escape(check.expectation)}</td>"
                 f"<td>{html.escape(_short(check.expected))}</td>"
                 f"<td>{html.escape(_short(check.observed))}</td></tr>"
             )
@@ -81,9 +84,7 @@ class ValidationReport:
             f"<h1>Data validation: {html.escape(self.dataset)}</h1>"
             f"<p>{len(self.checks)} expectations, {verdict}.</p>"
             "<table><tr><th>status</th><th>table</th><th>column</th><th>expectation</th>"
-            "<th>expected</th><th>observed</th></tr>"
-            + "".join(rows)
-            + "</table></body></html>\n"
+            "<th>expected</th><th>observed</th></tr>" + "".join(rows) + "</table></body></html>\n"
         )
 
 
@@ -141,7 +142,6 @@ def validate_tables(
     """Validate each table against the suite of the same name."""
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")

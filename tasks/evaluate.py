@@ -53,8 +53,13 @@ def feature_importance(
     """Permutation importance (drop in ROC AUC) on a fixed sample: which features help (D2)."""
     sample = frame.sample(n=min(params.importance_sample, len(frame)), random_state=params.seed)
     result = permutation_importance(
-        model, sample[features], sample[label], scoring="roc_auc",
-        n_repeats=params.importance_repeats, random_state=params.seed, n_jobs=1,
+        model,
+        sample[features],
+        sample[label],
+        scoring="roc_auc",
+        n_repeats=params.importance_repeats,
+        random_state=params.seed,
+        n_jobs=1,
     )
     return {
         name: {
@@ -62,8 +67,9 @@ def feature_importance(
             "std": round(float(std), 6),
             "helps": bool(mean > 0),
         }
-        for name, mean, std in zip(features, result.importances_mean, result.importances_std,
-                                   strict=True)
+        for name, mean, std in zip(
+            features, result.importances_mean, result.importances_std, strict=True
+        )
     }
 
 
@@ -110,26 +116,38 @@ def run(ctx: StageContext) -> dict[str, Any]:
     model = joblib.load(paths.models / "model.joblib")
     baseline = joblib.load(paths.models / "baseline.joblib")
     result = evaluate(
-        model, baseline, table, params.features, params.baseline.features, domain.LABEL,
+        model,
+        baseline,
+        table,
+        params.features,
+        params.baseline.features,
+        domain.LABEL,
         params.evaluate,
     )
 
     reports = paths.reports
     write_json(
         reports / "metrics.json",
-        {"threshold": round(result.threshold, 6), "model": result.model,
-         "baseline": result.baseline, "valid": result.valid},
+        {
+            "threshold": round(result.threshold, 6),
+            "model": result.model,
+            "baseline": result.baseline,
+            "valid": result.valid,
+        },
     )
     write_json(reports / "slice_metrics.json", result.slices)
     write_json(reports / "importance.json", result.importance)
-    curves = {"model": (result.y_test, result.p_model),
-              "baseline": (result.y_test, result.p_baseline)}
+    curves = {
+        "model": (result.y_test, result.p_model),
+        "baseline": (result.y_test, result.p_baseline),
+    }
     figures = reports / "plots"
     plots.roc(curves, figures / "roc.png")
     plots.precision_recall(curves, figures / "precision_recall.png")
     plots.calibration(curves, figures / "calibration.png")
-    plots.confusion(result.y_test, (result.p_model >= result.threshold).astype(int),
-                    figures / "confusion.png")
+    plots.confusion(
+        result.y_test, (result.p_model >= result.threshold).astype(int), figures / "confusion.png"
+    )
     plots.importance(
         list(result.importance),
         np.array([v["mean"] for v in result.importance.values()]),
@@ -138,8 +156,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
     )
     run_id = track(ctx, table, result)
     write_json(reports / "mlflow_run.json", {"run_id": run_id})
-    return {"threshold": result.threshold, "model": result.model, "baseline": result.baseline,
-            "mlflow_run_id": run_id}
+    return {
+        "threshold": result.threshold,
+        "model": result.model,
+        "baseline": result.baseline,
+        "mlflow_run_id": run_id,
+    }
 
 
 def track(ctx: StageContext, table: pd.DataFrame, result: Evaluation) -> str:
@@ -198,4 +220,6 @@ def track(ctx: StageContext, table: pd.DataFrame, result: Evaluation) -> str:
         input_example=table[params.features].head(5),
         model_info=model_meta,
     )
-    return log_training_run(tracking_settings(paths), run, run_name=f"train-{code['commit'] or 'nogit'}"[:40])
+    return log_training_run(
+        tracking_settings(paths), run, run_name=f"train-{code['commit'] or 'nogit'}"[:40]
+    )

@@ -36,9 +36,7 @@ def build_feature_table(
     """Features plus the columns later stages need; rows outside every split are dropped."""
     features, costs = registry.compute(base, feature_names)
     kept = [column for column in passthrough if column not in features.columns]
-    table = pd.concat(
-        [base[kept], assign_split(base[split.column], split), features], axis=1
-    )
+    table = pd.concat([base[kept], assign_split(base[split.column], split), features], axis=1)
     return table.loc[table[SPLIT].notna()].reset_index(drop=True), costs
 
 
