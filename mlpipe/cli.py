@@ -89,11 +89,14 @@ def stage(
     from mlpipe.stages import run_stage
 
     def action() -> None:
+        import resource
+
         start = time.perf_counter()
         run_stage([name, *(args or [])])
-        typer.echo(
-            f"stage {' '.join([name, *(args or [])])} done in {time.perf_counter() - start:.1f} s"
-        )
+        seconds = time.perf_counter() - start
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        label = " ".join([name, *(args or [])])
+        typer.echo(f"stage {label} done in {seconds:.1f} s, peak memory {peak_mb:.0f} MB")
 
     guarded(action)
 
