@@ -43,8 +43,9 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_m
 
 def timed(root: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
-    done = subprocess.run(list(args), cwd=root, env=project_env(root), capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        list(args), cwd=root, env=project_env(root), capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
@@ -60,7 +61,9 @@ def children_peak_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=REPO / "reports" / "benchmarks" / "pipeline.json")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "reports" / "benchmarks" / "pipeline.json"
+    )
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mlpipe-bench-") as tmp:
@@ -86,8 +89,10 @@ def main() -> None:
 
     median = statistics.median
     stage_rows = {
-        name: {"seconds": round(median(s for s, _ in runs), 2),
-               "peak_mb": round(median(m for _, m in runs))}
+        name: {
+            "seconds": round(median(s for s, _ in runs), 2),
+            "peak_mb": round(median(m for _, m in runs)),
+        }
         for name, runs in stages.items()
     }
     result = {

@@ -49,8 +49,14 @@ def load_sources(options: Options) -> dict[str, pd.DataFrame]:
             raise DataError(f"source table {name!r} is missing: {path} does not exist")
         try:
             tables[name] = pd.read_csv(path, low_memory=False)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, zipfile.BadZipFile, EOFError,
-                OSError, ValueError) as error:
+        except (
+            pd.errors.EmptyDataError,
+            pd.errors.ParserError,
+            zipfile.BadZipFile,
+            EOFError,
+            OSError,
+            ValueError,
+        ) as error:
             raise DataError(f"source table {name!r} ({path}) cannot be read: {error}") from None
     return tables
 

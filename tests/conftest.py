@@ -25,7 +25,10 @@ def small_source(source_tables, tmp_path_factory) -> dict[str, pd.DataFrame]:
     """A 5% sample of flights with the other tables whole, for quick stage tests."""
     tables = dict(source_tables)
     tables["flights"] = (
-        source_tables["flights"].sample(frac=0.05, random_state=0).sort_index().reset_index(drop=True)
+        source_tables["flights"]
+        .sample(frac=0.05, random_state=0)
+        .sort_index()
+        .reset_index(drop=True)
     )
     return tables
 

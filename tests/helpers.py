@@ -24,7 +24,10 @@ SAMPLE_OVERRIDES = {
 def tracked_files(root: Path) -> list[Path]:
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=root, capture_output=True, text=True, check=True,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return [Path(name) for name in listed.split("\0") if name and (root / name).is_file()]
 
@@ -69,6 +72,10 @@ def project_env(root: Path) -> dict[str, str]:
 def run_cli(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run a project command (``mlpipe ...``, ``dvc ...``) in ``root``."""
     return subprocess.run(
-        list(args), cwd=root, env=project_env(root), capture_output=True, text=True,
+        list(args),
+        cwd=root,
+        env=project_env(root),
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )

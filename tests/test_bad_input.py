@@ -22,9 +22,14 @@ def project(tmp_path, small_source) -> Path:
     source = tmp_path / "source"
     write_source(source, small_source)
     root = make_project(tmp_path / "project")
-    update_params(root, {**SAMPLE_OVERRIDES, "ingest": {"sample_fraction": 1.0, "seed": 42},
-                         "domain": {"package": "flights",
-                                    "options": {"source_dir": str(source)}}})
+    update_params(
+        root,
+        {
+            **SAMPLE_OVERRIDES,
+            "ingest": {"sample_fraction": 1.0, "seed": 42},
+            "domain": {"package": "flights", "options": {"source_dir": str(source)}},
+        },
+    )
     return root
 
 
@@ -45,8 +50,10 @@ def test_missing_source_table(project):
 
 @pytest.mark.parametrize(
     ("breakage", "message"),
-    [(lambda p: p.write_bytes(b""), "cannot be read"),
-     (lambda p: p.write_bytes(p.read_bytes()[:5000]), "cannot be read")],
+    [
+        (lambda p: p.write_bytes(b""), "cannot be read"),
+        (lambda p: p.write_bytes(p.read_bytes()[:5000]), "cannot be read"),
+    ],
     ids=["empty", "truncated"],
 )
 def test_unreadable_source_keeps_the_previous_raw_data(project, breakage, message):
@@ -71,8 +78,11 @@ def test_cli_gives_one_clear_message_and_exit_code(project):
     [
         ("distance", lambda f: f.drop(columns=["distance"]), "expect_table_columns_to_match_set"),
         ("distance", lambda f: f.assign(distance="far"), "expect_column_values_to_be_in_type_list"),
-        ("month", lambda f: f.assign(month=np.where(f.index % 7 == 0, 14, f["month"])),
-         "expect_column_values_to_be_between"),
+        (
+            "month",
+            lambda f: f.assign(month=np.where(f.index % 7 == 0, 14, f["month"])),
+            "expect_column_values_to_be_between",
+        ),
         ("arr_delay", lambda f: f.assign(arr_delay=np.nan), "expect_column_values_to_not_be_null"),
     ],
     ids=["missing column", "wrong type", "out of range", "label all null"],

@@ -56,7 +56,7 @@ def test_domain_options_are_validated_by_the_domain(params):
 
     raw = raw_params()
     raw["domain"]["options"]["late_minutes"] = "soon"
-    with pytest.raises(ConfigError, match="domain.options.late_minutes"):
+    with pytest.raises(ConfigError, match=r"domain\.options\.late_minutes"):
         domain_options(load_domain("flights"), parse_params(raw))
     with pytest.raises(ConfigError, match="cannot be imported"):
         load_domain("no_such_domain_package")

@@ -17,10 +17,24 @@ from mlpipe.features import FeatureRegistry
 def prepared(**overrides) -> pd.DataFrame:
     """One prepared row (as flights.prepare makes it), with selected values changed."""
     row = {
-        "year": 2013, "month": 3, "day": 4, "sched_dep_time": 1545, "sched_arr_time": 1830,
-        "carrier": "UA", "origin": "EWR", "dest": "ORD", "distance": 719.0,
-        "origin_tz": -5.0, "dest_tz": -6.0, "plane_year": 2003.0, "plane_seats": 178.0,
-        "temp": 41.0, "humid": 60.0, "wind_speed": 12.0, "precip": 0.0, "visib": 10.0,
+        "year": 2013,
+        "month": 3,
+        "day": 4,
+        "sched_dep_time": 1545,
+        "sched_arr_time": 1830,
+        "carrier": "UA",
+        "origin": "EWR",
+        "dest": "ORD",
+        "distance": 719.0,
+        "origin_tz": -5.0,
+        "dest_tz": -6.0,
+        "plane_year": 2003.0,
+        "plane_seats": 178.0,
+        "temp": 41.0,
+        "humid": 60.0,
+        "wind_speed": 12.0,
+        "precip": 0.0,
+        "visib": 10.0,
         "pressure": 1015.0,
     }
     row.update(overrides)

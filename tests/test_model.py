@@ -67,7 +67,9 @@ def test_baseline_fits_on_its_few_features():
     assert ((proba > 0) & (proba < 1)).all()
     with_category = build_baseline(KINDS, BaselineParams(features=["color", "x"]))
     fit(with_category, data, ["color", "x"], "y")
-    assert np.isfinite(with_category.predict_proba(pd.DataFrame({"color": ["new"], "x": [0.0]}))).all()
+    assert np.isfinite(
+        with_category.predict_proba(pd.DataFrame({"color": ["new"], "x": [0.0]}))
+    ).all()
 
 
 def test_fit_refuses_single_class_or_empty_training_data():

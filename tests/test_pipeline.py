@@ -40,8 +40,9 @@ def lock_hashes(root: Path) -> dict[str, str]:
 
 
 def head(root: Path) -> str:
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                          text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +52,9 @@ def flow_project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[st
 
 
 def test_flow_runs_every_stage_and_summarises(flow_project):
-    root, done = flow_project
+    _root, done = flow_project
     assert done.returncode == 0, done.stderr[-3000:]
-    for stage in ("ingest", "validate_raw", "featurize", "validate_features", "train",
-                  "evaluate"):
+    for stage in ("ingest", "validate_raw", "featurize", "validate_features", "train", "evaluate"):
         assert stage in done.stdout
     assert "Test metrics" in done.stdout and "roc_auc" in done.stdout
     assert "Starting temporary server" in done.stderr
@@ -73,7 +73,7 @@ def test_after_the_flow_dvc_has_nothing_to_do(flow_project):
 
 
 def test_flow_is_incremental(flow_project):
-    root, done = flow_project
+    root, _done = flow_project
     again = run_cli(root, "mlpipe", "run")
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.count("unchanged") == 6

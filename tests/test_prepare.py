@@ -12,14 +12,24 @@ from flights.prepare import IDENTIFIER_COLUMNS, OUTCOME_COLUMNS, attach_weather
 
 def flights_frame(**columns) -> pd.DataFrame:
     base = {
-        "year": [2013, 2013, 2013], "month": [1, 1, 1], "day": [1, 1, 1],
-        "dep_time": [517.0, np.nan, 600.0], "sched_dep_time": [515, 530, 600],
-        "dep_delay": [2.0, np.nan, 0.0], "arr_time": [830.0, np.nan, 900.0],
-        "sched_arr_time": [819, 830, 845], "arr_delay": [11.0, np.nan, 20.0],
-        "carrier": ["UA", "AA", "B6"], "flight": [1545, 33, 77],
-        "tailnum": ["N14228", "N619AA", "NUNKNOWN"], "origin": ["EWR", "JFK", "EWR"],
-        "dest": ["IAH", "MIA", "BQN"], "air_time": [227.0, np.nan, 180.0],
-        "distance": [1400, 1089, 1576], "hour": [5, 5, 6], "minute": [15, 30, 0],
+        "year": [2013, 2013, 2013],
+        "month": [1, 1, 1],
+        "day": [1, 1, 1],
+        "dep_time": [517.0, np.nan, 600.0],
+        "sched_dep_time": [515, 530, 600],
+        "dep_delay": [2.0, np.nan, 0.0],
+        "arr_time": [830.0, np.nan, 900.0],
+        "sched_arr_time": [819, 830, 845],
+        "arr_delay": [11.0, np.nan, 20.0],
+        "carrier": ["UA", "AA", "B6"],
+        "flight": [1545, 33, 77],
+        "tailnum": ["N14228", "N619AA", "NUNKNOWN"],
+        "origin": ["EWR", "JFK", "EWR"],
+        "dest": ["IAH", "MIA", "BQN"],
+        "air_time": [227.0, np.nan, 180.0],
+        "distance": [1400, 1089, 1576],
+        "hour": [5, 5, 6],
+        "minute": [15, 30, 0],
         "time_hour": ["2013-01-01T10:00:00Z", "2013-01-01T10:00:00Z", "2013-01-01T11:00:00Z"],
     }
     base.update(columns)
@@ -27,19 +37,34 @@ def flights_frame(**columns) -> pd.DataFrame:
 
 
 def weather_frame(times: list[str], origin: str = "EWR", wind: float = 10.0) -> pd.DataFrame:
-    return pd.DataFrame({
-        "origin": origin, "time_hour": times, "temp": np.arange(len(times), dtype=float) + 30,
-        "dewp": 20.0, "humid": 50.0, "wind_dir": 180.0, "wind_speed": wind, "precip": 0.0,
-        "pressure": 1010.0, "visib": 10.0,
-    })
+    return pd.DataFrame(
+        {
+            "origin": origin,
+            "time_hour": times,
+            "temp": np.arange(len(times), dtype=float) + 30,
+            "dewp": 20.0,
+            "humid": 50.0,
+            "wind_dir": 180.0,
+            "wind_speed": wind,
+            "precip": 0.0,
+            "pressure": 1010.0,
+            "visib": 10.0,
+        }
+    )
 
 
 def tables(weather: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     return {
         "flights": flights_frame(),
         "weather": weather if weather is not None else weather_frame(["2013-01-01T10:00:00Z"]),
-        "planes": pd.DataFrame({"tailnum": ["N14228", "N619AA"], "year": [1999.0, 2004.0],
-                                "seats": [149, 178], "engines": [2, 2]}),
+        "planes": pd.DataFrame(
+            {
+                "tailnum": ["N14228", "N619AA"],
+                "year": [1999.0, 2004.0],
+                "seats": [149, 178],
+                "engines": [2, 2],
+            }
+        ),
         "airports": pd.DataFrame({"faa": ["EWR", "JFK", "IAH", "MIA"], "tz": [-5, -5, -6, -5]}),
         "airlines": pd.DataFrame({"carrier": ["UA"], "name": ["United"]}),
     }
@@ -107,8 +132,9 @@ def test_impossible_wind_speed_is_cleaned():
 
 
 def test_row_order_survives_the_joins():
-    shuffled = flights_frame(time_hour=["2013-01-01T11:00:00Z", "2013-01-01T10:00:00Z",
-                                        "2013-01-01T09:00:00Z"])
+    shuffled = flights_frame(
+        time_hour=["2013-01-01T11:00:00Z", "2013-01-01T10:00:00Z", "2013-01-01T09:00:00Z"]
+    )
     joined = attach_weather(shuffled, weather_frame(["2013-01-01T08:00:00Z"]), 4, 150)
     assert joined["carrier"].tolist() == ["UA", "AA", "B6"]
 

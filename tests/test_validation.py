@@ -40,51 +40,61 @@ def test_good_raw_data_passes(small_source):
 
 
 def test_good_features_pass(feature_table):
-    report = validate_tables("features", {"features": feature_table},
-                             {"features": load_suite(SUITES / "features.json")})
+    report = validate_tables(
+        "features", {"features": feature_table}, {"features": load_suite(SUITES / "features.json")}
+    )
     assert report.success, report.summary()
-
 
 
 RAW_VIOLATIONS = {
     "missing column": (
-        "flights", lambda f: f.drop(columns=["distance"]),
+        "flights",
+        lambda f: f.drop(columns=["distance"]),
         ("expect_table_columns_to_match_set", None),
     ),
     "wrong type": (
-        "flights", lambda f: f.assign(distance=f["distance"].astype(str)),
+        "flights",
+        lambda f: f.assign(distance=f["distance"].astype(str)),
         ("expect_column_values_to_be_in_type_list", "distance"),
     ),
     "out of range": (
-        "flights", lambda f: f.assign(month=np.where(f.index == 0, 13, f["month"])),
+        "flights",
+        lambda f: f.assign(month=np.where(f.index == 0, 13, f["month"])),
         ("expect_column_values_to_be_between", "month"),
     ),
     "unknown category": (
-        "flights", lambda f: f.assign(carrier=np.where(f.index < 3, "ZZ", f["carrier"])),
+        "flights",
+        lambda f: f.assign(carrier=np.where(f.index < 3, "ZZ", f["carrier"])),
         ("expect_column_values_to_be_in_set", "carrier"),
     ),
     "label all null": (
-        "flights", lambda f: f.assign(arr_delay=np.nan),
+        "flights",
+        lambda f: f.assign(arr_delay=np.nan),
         ("expect_column_values_to_not_be_null", "arr_delay"),
     ),
     "duplicate flights": (
-        "flights", lambda f: pd.concat([f, f.head(5)], ignore_index=True),
+        "flights",
+        lambda f: pd.concat([f, f.head(5)], ignore_index=True),
         ("expect_compound_columns_to_be_unique", None),
     ),
     "truncated table": (
-        "flights", lambda f: f.head(500),
+        "flights",
+        lambda f: f.head(500),
         ("expect_table_row_count_to_be_between", None),
     ),
     "duplicate weather hour": (
-        "weather", lambda w: pd.concat([w, w.head(1)], ignore_index=True),
+        "weather",
+        lambda w: pd.concat([w, w.head(1)], ignore_index=True),
         ("expect_compound_columns_to_be_unique", None),
     ),
     "duplicate tail number": (
-        "planes", lambda p: pd.concat([p, p.head(1)], ignore_index=True),
+        "planes",
+        lambda p: pd.concat([p, p.head(1)], ignore_index=True),
         ("expect_column_values_to_be_unique", "tailnum"),
     ),
     "implausible temperature": (
-        "weather", lambda w: w.assign(temp=np.where(w.index == 0, 180.0, w["temp"])),
+        "weather",
+        lambda w: w.assign(temp=np.where(w.index == 0, 180.0, w["temp"])),
         ("expect_column_values_to_be_between", "temp"),
     ),
 }
@@ -105,24 +115,37 @@ def test_raw_suite_catches(case, small_source):
 
 
 FEATURE_VIOLATIONS = {
-    "label outside 0/1": (lambda t: t.assign(late_arrival=2),
-                          ("expect_column_values_to_be_in_set", "late_arrival")),
-    "hour out of range": (lambda t: t.assign(dep_hour=25.0),
-                          ("expect_column_values_to_be_between", "dep_hour")),
-    "unknown split": (lambda t: t.assign(split="later"),
-                      ("expect_column_values_to_be_in_set", "split")),
-    "duplicate key": (lambda t: pd.concat([t, t.head(2)], ignore_index=True),
-                      ("expect_column_values_to_be_unique", "flight_key")),
-    "weather mostly missing": (lambda t: t.assign(temp=np.nan),
-                               ("expect_column_values_to_not_be_null", "temp")),
+    "label outside 0/1": (
+        lambda t: t.assign(late_arrival=2),
+        ("expect_column_values_to_be_in_set", "late_arrival"),
+    ),
+    "hour out of range": (
+        lambda t: t.assign(dep_hour=25.0),
+        ("expect_column_values_to_be_between", "dep_hour"),
+    ),
+    "unknown split": (
+        lambda t: t.assign(split="later"),
+        ("expect_column_values_to_be_in_set", "split"),
+    ),
+    "duplicate key": (
+        lambda t: pd.concat([t, t.head(2)], ignore_index=True),
+        ("expect_column_values_to_be_unique", "flight_key"),
+    ),
+    "weather mostly missing": (
+        lambda t: t.assign(temp=np.nan),
+        ("expect_column_values_to_not_be_null", "temp"),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(FEATURE_VIOLATIONS))
 def test_feature_suite_catches(case, feature_table):
     change, expected = FEATURE_VIOLATIONS[case]
-    report = validate_tables("features", {"features": change(feature_table.copy())},
-                             {"features": load_suite(SUITES / "features.json")})
+    report = validate_tables(
+        "features",
+        {"features": change(feature_table.copy())},
+        {"features": load_suite(SUITES / "features.json")},
+    )
     assert expected in failed(report)
 
 
