@@ -5,6 +5,7 @@ this process and is committed to dvc.lock, so `dvc status` is clean afterwards."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,22 @@ def dvc_stage(root: str, name: str, force: bool) -> StageOutcome:
     return outcome
 
 
+@task
+def side_effect(root: str, args: list[str]) -> StageOutcome:
+    """A step after the DAG (gate, register): it depends on the registry, not only on files,
+    so it is not a DVC stage and runs every time."""
+    start = time.perf_counter()
+    result = run_stage(args, Path(root))
+    return StageOutcome(args[0], ran=True, seconds=time.perf_counter() - start, result=result)
+
+
 @flow(name="training")
-def training(root: str | None = None, force: bool = False) -> list[StageOutcome]:
-    """Run the pipeline of dvc.yaml; ``force`` re-runs unchanged stages too."""
+def training(
+    root: str | None = None, force: bool = False, register: bool = True
+) -> list[StageOutcome]:
+    """Run the pipeline of dvc.yaml, then gate and register the candidate.
+
+    ``force`` re-runs unchanged stages too; ``register=False`` stops after evaluate."""
     project = str(Path(root).resolve()) if root else str(find_root())
     outcomes = []
     for spec in plan(Path(project)):
@@ -45,6 +59,9 @@ def training(root: str | None = None, force: bool = False) -> list[StageOutcome]
             name=spec.name, retries=spec.retries, retry_delay_seconds=spec.retry_delay_seconds
         )
         outcomes.append(stage_task(project, spec.name, force))
+    if register:
+        for step in ("gate", "register"):
+            outcomes.append(side_effect.with_options(name=step)(project, [step]))
     create_markdown_artifact(
         markdown_summary(outcomes), key="training-summary", description="Training pipeline run"
     )

@@ -48,6 +48,9 @@ def guarded(action: Callable[[], Any]) -> Any:
 @app.command()
 def run(
     force: Annotated[bool, typer.Option(help="Re-run stages that have not changed.")] = False,
+    register: Annotated[
+        bool, typer.Option(help="Gate and register the candidate after evaluate.")
+    ] = True,
     root: Annotated[
         Path | None, typer.Option(help="Project folder (default: found from here).")
     ] = None,
@@ -65,7 +68,7 @@ def run(
         from mlpipe.tracking import tracking_settings
 
         start = time.perf_counter()
-        outcomes = training(root=str(paths.root), force=force)
+        outcomes = training(root=str(paths.root), force=force, register=register)
         settings = tracking_settings(paths)
         print_summary(
             outcomes,
@@ -97,6 +100,131 @@ def stage(
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         label = " ".join([name, *(args or [])])
         typer.echo(f"stage {label} done in {seconds:.1f} s, peak memory {peak_mb:.0f} MB")
+
+    guarded(action)
+
+
+def _reason(force: bool, reason: str | None) -> str | None:
+    if force and not (reason and reason.strip()):
+        _fail("--force needs --reason '...': forced changes are recorded with their reason", 2)
+    return reason.strip() if force and reason else None
+
+
+ForceOption = Annotated[bool, typer.Option(help="Override the gate check (needs --reason).")]
+ReasonOption = Annotated[str | None, typer.Option(help="Why: recorded in the registry.")]
+
+
+@app.command()
+def gate() -> None:
+    """Judge the current candidate against configs/gate.yaml (exit 1 if it fails)."""
+    from mlpipe.stages import run_stage
+
+    def action() -> None:
+        result = run_stage(["gate"])
+        typer.echo(f"gate passed: {result['checks']} checks; {result['note']}")
+
+    guarded(action)
+
+
+@app.command()
+def register(force: ForceOption = False, reason: ReasonOption = None) -> None:
+    """Gate the current pipeline outputs, then register the model with its lineage."""
+    from mlpipe.errors import GateFailed
+    from mlpipe.stages import run_stage
+
+    forced = _reason(force, reason)
+
+    def action() -> None:
+        start = time.perf_counter()
+        try:
+            run_stage(["gate"])
+        except GateFailed as failure:
+            if not forced:
+                raise
+            typer.secho(f"{failure}\nregistering anyway: {forced}", fg="yellow", err=True)
+        result = run_stage(["register", *([forced] if forced else [])])
+        seconds = time.perf_counter() - start
+        if result["new"]:
+            typer.echo(
+                f"registered version {result['version']} as {result['alias']} ({seconds:.1f} s)"
+            )
+        else:
+            typer.echo(f"already registered as version {result['version']}: nothing to do")
+
+    guarded(action)
+
+
+def _registry() -> Any:
+    from mlpipe.paths import ProjectPaths
+    from mlpipe.registry import Registry
+
+    return Registry(ProjectPaths.discover(), must_exist=True)
+
+
+@app.command()
+def promote(
+    version: Annotated[
+        str | None, typer.Option(help="Version to promote (default: the challenger).")
+    ] = None,
+    force: ForceOption = False,
+    reason: ReasonOption = None,
+) -> None:
+    """Make the challenger (or --version) the champion, after re-checking its gate verdict."""
+    forced = _reason(force, reason)
+
+    def action() -> None:
+        from mlpipe.lifecycle import promote as promote_version
+
+        event = promote_version(_registry(), version, forced)
+        typer.echo(f"champion: v{event.from_version} -> v{event.to_version}")
+
+    guarded(action)
+
+
+@app.command()
+def rollback(
+    to: Annotated[
+        str | None, typer.Option(help="Version to roll back to (default: the previous champion).")
+    ] = None,
+    force: ForceOption = False,
+    reason: ReasonOption = None,
+) -> None:
+    """Move the champion back to the previous champion (or --to VERSION), without retraining."""
+    forced = _reason(force, reason)
+
+    def action() -> None:
+        from mlpipe.lifecycle import rollback as rollback_version
+
+        event = rollback_version(_registry(), to, forced, why=reason or "")
+        typer.echo(f"champion: v{event.from_version} -> v{event.to_version} (rolled back)")
+
+    guarded(action)
+
+
+@app.command()
+def models() -> None:
+    """List registered versions: aliases, test ROC AUC, age, gate verdict."""
+
+    def action() -> None:
+        from mlpipe.summary import print_models
+
+        print_models(_registry())
+
+    guarded(action)
+
+
+@app.command()
+def history(
+    at: Annotated[
+        str | None, typer.Option(help="ISO time: which version was champion then.")
+    ] = None,
+) -> None:
+    """The audit history of alias moves (who, when, from, to, why)."""
+
+    def action() -> None:
+        from mlpipe.summary import print_history
+
+        print_history(_registry(), at)
 
     guarded(action)
 

@@ -11,10 +11,12 @@ import logging
 import shlex
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import chdir, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mlpipe.errors import PipelineError
 
 IN_PROCESS_PREFIX = ("mlpipe", "stage")
 
@@ -54,7 +56,7 @@ def plan(root: Path) -> list[StageSpec]:
     from dvc.repo import Repo
     from dvc.repo.reproduce import get_active_graph, plan_repro
 
-    with quiet_dvc(), Repo(str(root)) as repo:
+    with chdir(root), quiet_dvc(), Repo(str(root)) as repo:
         stages = plan_repro(get_active_graph(repo.index.graph))
         return [
             StageSpec(
@@ -93,8 +95,15 @@ def reproduce(root: Path, name: str, runner: StageRunner, force: bool = False) -
         outcome.ran = True
         return stage
 
-    with quiet_dvc(), Repo(str(root)) as repo:
-        repo.reproduce(name, single_item=True, force=force, repro_fn=run_in_process)
+    from dvc.exceptions import ReproductionError
+
+    try:
+        with chdir(root), quiet_dvc(), Repo(str(root)) as repo:
+            repo.reproduce(name, single_item=True, force=force, repro_fn=run_in_process)
+    except ReproductionError as error:
+        if isinstance(error.__cause__, PipelineError):
+            raise error.__cause__ from None
+        raise
     return outcome
 
 

@@ -19,3 +19,7 @@ class DataError(PipelineError):
 
 class ValidationFailed(PipelineError):
     """A Great Expectations suite reported violations."""
+
+
+class GateFailed(PipelineError):
+    """The candidate did not pass the quality gate: nothing was registered."""

@@ -82,8 +82,14 @@ class TrainingRun:
     model_info: dict[str, Any] = field(default_factory=dict)
 
 
-def log_training_run(settings: TrackingSettings, run: TrainingRun, run_name: str) -> str:
-    """Log ``run`` as one MLflow run; returns its id."""
+@dataclass(frozen=True)
+class LoggedRun:
+    run_id: str
+    model_uri: str | None
+
+
+def log_training_run(settings: TrackingSettings, run: TrainingRun, run_name: str) -> LoggedRun:
+    """Log ``run`` as one MLflow run; returns its id and the logged model's URI."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -103,9 +109,10 @@ def log_training_run(settings: TrackingSettings, run: TrainingRun, run_name: str
             mlflow.log_artifact(str(path), artifact_path=path.parent.name)
         if run.model_info:
             mlflow.log_text(yaml.safe_dump(run.model_info, sort_keys=True), "model_info.yaml")
+        model_uri = None
         if run.model is not None and run.input_example is not None:
             proba = run.model.predict_proba(run.input_example)[:, 1]
-            mlflow.sklearn.log_model(
+            info = mlflow.sklearn.log_model(
                 sk_model=run.model,
                 name="model",
                 signature=infer_signature(run.input_example, proba),
@@ -113,4 +120,5 @@ def log_training_run(settings: TrackingSettings, run: TrainingRun, run_name: str
                 pip_requirements=pip_requirements(),
                 serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
             )
-        return active.info.run_id
+            model_uri = info.model_uri
+        return LoggedRun(active.info.run_id, model_uri)

@@ -25,6 +25,7 @@ class CheckResult:
     success: bool
     expected: dict[str, Any]
     observed: Any
+    name: str = ""
 
 
 @dataclass
@@ -47,8 +48,9 @@ class ValidationReport:
         ]
         for check in self.failures:
             where = f"{check.table}.{check.column}" if check.column else check.table
+            what = check.expectation if check.name in ("", check.expectation) else check.name
             lines.append(
-                f"  - {where}: {check.expectation} expected {_short(check.expected)}, "
+                f"  - {where}: {what} ({check.expectation}) expected {_short(check.expected)}, "
                 f"observed {_short(check.observed)}"
             )
         return "\n".join(lines)
@@ -105,7 +107,9 @@ def _clean(value: Any) -> Any:
         if math.isnan(value):
             return None
         return round(value, 6)
-    return value
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
 
 
 def load_suite(path: Path) -> dict[str, Any]:
@@ -126,6 +130,8 @@ def _observed(result: dict[str, Any], exception: dict[str, Any] | None) -> Any:
         return f"error: {message}"
     if "observed_value" in result:
         return _clean(result["observed_value"])
+    if result.get("unexpected_index_list"):
+        return _clean(result["unexpected_index_list"][:10])
     summary = {
         key: result[key]
         for key in ("element_count", "unexpected_count", "unexpected_percent", "missing_count")
@@ -136,10 +142,39 @@ def _observed(result: dict[str, Any], exception: dict[str, Any] | None) -> Any:
     return _clean(summary)
 
 
+def _condition(where: dict[str, Any]) -> Any:
+    """``{"scope": "overall", "metric": "roc_auc"}`` as a GX row condition (all must hold)."""
+    from great_expectations.expectations.row_conditions import Column
+
+    condition = None
+    for column, value in where.items():
+        term = Column(column) == value
+        condition = term if condition is None else condition & term
+    return condition
+
+
+def _gx_expectation(spec: dict[str, Any]) -> dict[str, Any]:
+    """Our suite entries are GX's, plus an optional ``where`` equality filter on rows."""
+    if "where" not in spec:
+        return spec
+    rows = ", ".join(f"{column}={value}" for column, value in spec["where"].items())
+    spec = {
+        **spec,
+        "kwargs": {**spec["kwargs"], "row_condition": _condition(spec["where"])},
+        "meta": {**spec.get("meta", {}), "rows": rows},
+    }
+    spec["kwargs"]["condition_parser"] = "great_expectations"
+    return {key: value for key, value in spec.items() if key != "where"}
+
+
 def validate_tables(
-    dataset: str, tables: dict[str, pd.DataFrame], suites: dict[str, dict[str, Any]]
+    dataset: str,
+    tables: dict[str, pd.DataFrame],
+    suites: dict[str, dict[str, Any]],
+    id_column: str | None = None,
 ) -> ValidationReport:
-    """Validate each table against the suite of the same name."""
+    """Validate each table against the suite of the same name. With ``id_column``, a
+    failed check reports the ids and values of the offending rows."""
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -156,14 +191,25 @@ def validate_tables(
             batch_parameters={"dataframe": tables[table]}
         )
         suite = ExpectationSuite(
-            name=suite_spec.get("name", table), expectations=suite_spec["expectations"]
+            name=suite_spec.get("name", table),
+            expectations=[_gx_expectation(spec) for spec in suite_spec["expectations"]],
         )
-        outcome = batch.validate(suite, result_format="BASIC")
+        result_format: Any = "BASIC"
+        if id_column:
+            result_format = {
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": [id_column],
+            }
+        outcome = batch.validate(suite, result_format=result_format)
         for item in sorted(outcome.results, key=lambda r: _sort_key(r.expectation_config)):
             config = item.expectation_config
             kwargs = {
-                k: _clean(v) for k, v in config.kwargs.items() if k not in ("column", "batch_id")
+                k: _clean(v)
+                for k, v in config.kwargs.items()
+                if k not in ("column", "batch_id", "condition_parser", "row_condition")
             }
+            if (config.meta or {}).get("rows"):
+                kwargs["rows"] = config.meta["rows"]
             report.checks.append(
                 CheckResult(
                     table=table,
@@ -172,6 +218,7 @@ def validate_tables(
                     success=bool(item.success),
                     expected=kwargs,
                     observed=_observed(item.result or {}, item.exception_info),
+                    name=str((config.meta or {}).get("check", config.type)),
                 )
             )
     return report

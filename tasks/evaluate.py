@@ -22,7 +22,7 @@ from mlpipe.errors import DataError
 from mlpipe.io import read_json, read_parquet, write_json
 from mlpipe.lineage import code_version, dvc_lock_hashes, environment, prefect_flow_run_id
 from mlpipe.metrics import binary_metrics, f1_optimal_threshold, rounded, slice_metrics
-from mlpipe.tracking import TrainingRun, flatten, log_training_run, tracking_settings
+from mlpipe.tracking import LoggedRun, TrainingRun, flatten, log_training_run, tracking_settings
 from tasks.featurize import SPLIT
 
 
@@ -154,17 +154,19 @@ def run(ctx: StageContext) -> dict[str, Any]:
         np.array([v["std"] for v in result.importance.values()]),
         figures / "importance.png",
     )
-    run_id = track(ctx, table, result)
-    write_json(reports / "mlflow_run.json", {"run_id": run_id})
+    logged = track(ctx, table, result)
+    write_json(
+        reports / "mlflow_run.json", {"run_id": logged.run_id, "model_uri": logged.model_uri}
+    )
     return {
         "threshold": result.threshold,
         "model": result.model,
         "baseline": result.baseline,
-        "mlflow_run_id": run_id,
+        "mlflow_run_id": logged.run_id,
     }
 
 
-def track(ctx: StageContext, table: pd.DataFrame, result: Evaluation) -> str:
+def track(ctx: StageContext, table: pd.DataFrame, result: Evaluation) -> LoggedRun:
     """Log this training run to MLflow with its lineage."""
     params, paths = ctx.params, ctx.paths
     hashes = dvc_lock_hashes(paths.root)

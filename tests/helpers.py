@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -79,3 +80,26 @@ def run_cli(root: Path, *args: str, timeout: float = 600) -> subprocess.Complete
         text=True,
         timeout=timeout,
     )
+
+
+class InvertOnSlice(ClassifierMixin, BaseEstimator):
+    """A deliberately broken model: the wrapped model's answers, inverted on one slice."""
+
+    def __init__(self, model=None, column: str = "", value: str = "") -> None:
+        self.model, self.column, self.value = model, column, value
+
+    def fit(self, frame, y):
+        return self
+
+    @property
+    def classes_(self):
+        return self.model.classes_
+
+    def predict_proba(self, frame):
+        proba = self.model.predict_proba(frame).copy()
+        mask = (frame[self.column] == self.value).to_numpy()
+        proba[mask] = proba[mask][:, ::-1]
+        return proba
+
+    def predict(self, frame):
+        return self.predict_proba(frame).argmax(axis=1)

@@ -1,0 +1,117 @@
+"""gate: decide whether the candidate may be registered (checklist I4, M5, M6, M7).
+
+Reads the evaluation results, re-scores the current champion on the same test rows,
+builds the metrics table and validates it with the GX suite generated from
+configs/gate.yaml. Writes reports/gate/ (verdict.json, report.html, metrics_table.csv);
+a failed gate raises, so nothing downstream registers anything."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from mlpipe.context import StageContext
+from mlpipe.errors import DataError, GateFailed
+from mlpipe.gate import judge, load_gate_config, metrics_table
+from mlpipe.io import atomic_path, file_sha256, read_json, read_parquet, write_json, write_text
+from mlpipe.metrics import binary_metrics, rounded, slice_metrics
+from mlpipe.registry import CHAMPION, Registry
+from tasks.featurize import SPLIT
+
+
+def _evaluation(ctx: StageContext) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    metrics = read_json(ctx.paths.reports / "metrics.json")
+    slices = read_json(ctx.paths.reports / "slice_metrics.json")
+    if not (
+        isinstance(metrics, dict)
+        and {"model", "baseline", "threshold"} <= set(metrics)
+        and isinstance(slices, list)
+    ):
+        raise DataError(
+            "reports/metrics.json or slice_metrics.json is not an evaluation "
+            "result: run `mlpipe run` (or `dvc repro`) again"
+        )
+    return metrics, slices
+
+
+def rescore_champion(
+    ctx: StageContext, champion: Any, registry: Registry
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None, str]:
+    """The champion's metrics on the candidate's test rows, or why it could not be scored."""
+    import mlflow.sklearn
+
+    params, label = ctx.params, ctx.domain.LABEL
+    features = json.loads(champion.tags.get("model.features", "[]"))
+    table = read_parquet(ctx.paths.features)
+    test = table.loc[table[SPLIT] == "test"]
+    missing = sorted(set(features) - set(test.columns))
+    if not features or missing:
+        return (
+            None,
+            None,
+            (
+                f"champion v{champion.version} needs features not produced now "
+                f"({missing or 'unknown'}): comparison skipped"
+            ),
+        )
+    model = mlflow.sklearn.load_model(f"models:/{registry.name}@{CHAMPION}")
+    proba = model.predict_proba(test[features])[:, 1]
+    threshold = float(champion.tags.get("model.threshold", 0.5))
+    y = test[label].to_numpy()
+    overall = rounded(binary_metrics(y, proba, threshold))
+    slices = [
+        rounded(row)
+        for row in slice_metrics(
+            test, y, proba, threshold, params.evaluate.slices, params.evaluate.min_slice_size
+        )
+    ]
+    return overall, slices, f"champion v{champion.version} re-scored on the same test rows"
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    config = load_gate_config(ctx.paths.configs / "gate.yaml")
+    evaluation, slices = _evaluation(ctx)
+    registry = Registry(ctx.paths, must_exist=False)
+    champion = registry.alias(CHAMPION)
+    champion_overall = champion_slices = None
+    note = "no champion yet: judged on the absolute checks alone"
+    if champion is not None:
+        champion_overall, champion_slices, note = rescore_champion(ctx, champion, registry)
+    table = metrics_table(
+        config,
+        evaluation["model"],
+        evaluation["baseline"],
+        champion_overall,
+        slices,
+        champion_slices,
+    )
+    report = judge(config, table, has_champion=champion_overall is not None)
+    verdict = {
+        "passed": report.success,
+        "model_sha256": file_sha256(ctx.paths.models / "model.joblib"),
+        "champion_version": str(champion.version) if champion is not None else None,
+        "note": note,
+        "checks": [
+            {"check": c.name, "passed": c.success, "expected": c.expected, "observed": c.observed}
+            for c in report.checks
+        ],
+    }
+    folder = ctx.paths.reports / "gate"
+    write_json(folder / "verdict.json", verdict)
+    write_text(folder / "report.html", report.to_html())
+    with atomic_path(folder / "metrics_table.csv") as tmp:
+        table.replace({np.nan: None}).to_csv(tmp, index=False)
+    if not report.success:
+        raise GateFailed(
+            f"quality gate failed ({note}); nothing registered.\n"
+            + report.summary()
+            + f"\nreport: {folder / 'report.html'}"
+        )
+    return {
+        "passed": True,
+        "champion_version": verdict["champion_version"],
+        "note": note,
+        "checks": len(report.checks),
+    }

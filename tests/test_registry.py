@@ -1,0 +1,313 @@
+"""Gate, registration with lineage, promotion and rollback against a real MLflow registry
+(SQLite), on a small sample project run in this process (checklist I4, I7, M1, M5, M6)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import yaml
+
+from mlpipe.config import ModelParams
+from mlpipe.dag import plan, reproduce
+from mlpipe.errors import GateFailed
+from mlpipe.io import file_sha256, read_json, write_json
+from mlpipe.lifecycle import promote, rollback
+from mlpipe.paths import ProjectPaths
+from mlpipe.registry import CHALLENGER, CHAMPION, Registry, RegistryError
+from mlpipe.stages import run_stage
+from tasks.train import build_model, fit
+from tests.helpers import SAMPLE_OVERRIDES, InvertOnSlice, make_project, run_cli
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("registry")]
+
+# Loose enough for a 4% sample; the shipped configs/gate.yaml is for the full data.
+SAMPLE_GATE = {
+    "floors": {"roc_auc": 0.53, "log_loss": 0.7},
+    "baseline": {"metric": "roc_auc", "min_margin": 0.0},
+    "champion": {"metric": "roc_auc", "tolerance": 0.01},
+    "slices": {"metric": "roc_auc", "floor": 0.5},
+    "inclusion": {"groups": ["origin"], "metric": "roc_auc", "max_gap": 0.3},
+    "max_nonfinite_predictions": 0,
+}
+REQUIRED_TAGS = (
+    "git.commit",
+    "git.dirty",
+    "git.diff_sha256",
+    "data.raw.md5",
+    "data.features.md5",
+    "data.source",
+    "data.source_version",
+    "data.extracted_by_commit",
+    "data.extracted_at",
+    "params",
+    "params.sha256",
+    "env.python",
+    "env.lock_sha256",
+    "env.scikit-learn",
+    "prefect.flow_run_id",
+    "mlflow.run_id",
+    "gate.verdict",
+    "model.sha256",
+    "model.features",
+    "model.threshold",
+    "reproduce",
+)
+
+
+def run_pipeline(root: Path) -> None:
+    """The DAG in this process, committed to dvc.lock (the flow without Prefect)."""
+    for spec in plan(root):
+        reproduce(root, spec.name, lambda args: run_stage(args, root))
+
+
+def lock_hash(root: Path, path: str) -> str:
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    return next(
+        o["md5"] for s in lock["stages"].values() for o in s.get("outs", []) if o["path"] == path
+    )
+
+
+def replace_model(root: Path, model) -> None:
+    """Swap in another candidate and re-evaluate it, as a retraining would."""
+    joblib.dump(model, root / "models" / "model.joblib")
+    meta = read_json(root / "models" / "model.json")
+    meta["sha256"]["model"] = file_sha256(root / "models" / "model.joblib")
+    write_json(root / "models" / "model.json", meta)
+    run_stage(["evaluate"], root)
+
+
+def train(root: Path, shuffle: bool = False, **model_params):
+    import pandas as pd
+
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    table = pd.read_parquet(root / "data" / "features" / "features.parquet")
+    frame = table.loc[table["split"] == "train"].copy()
+    if shuffle:
+        frame["late_arrival"] = np.random.default_rng(0).permutation(frame["late_arrival"])
+    from flights import features
+
+    kinds = features.kinds(params["features"])
+    spec = {**params["model"], **model_params}
+    return fit(build_model(kinds, ModelParams(**spec)), frame, params["features"], "late_arrival")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = make_project(
+        tmp_path_factory.mktemp("registry") / "project",
+        {**SAMPLE_OVERRIDES, "evaluate": {**SAMPLE_OVERRIDES["evaluate"], "min_slice_size": 300}},
+    )
+    (root / "configs" / "gate.yaml").write_text(yaml.safe_dump(SAMPLE_GATE))
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "sample gate"],
+        cwd=root,
+        check=True,
+    )
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    run_pipeline(root)
+    run_stage(["gate"], root)
+    run_stage(["register"], root)
+    return root
+
+
+def registry(root: Path) -> Registry:
+    return Registry(ProjectPaths(root))
+
+
+def test_first_model_becomes_champion_with_complete_lineage(project):
+    reg = registry(project)
+    champion = reg.alias(CHAMPION)
+    assert str(champion.version) == "1"
+    tags = champion.tags
+    missing = [tag for tag in REQUIRED_TAGS if tag not in tags]
+    assert not missing
+    assert tags["model.sha256"] == file_sha256(project / "models" / "model.joblib")
+    assert tags["data.raw.md5"] == lock_hash(project, "data/raw")
+    assert tags["data.features.md5"] == lock_hash(project, "data/features/features.parquet")
+    assert (
+        tags["params.sha256"] == hashlib.sha256((project / "params.yaml").read_bytes()).hexdigest()
+    )
+    assert tags["env.lock_sha256"] == hashlib.sha256((project / "uv.lock").read_bytes()).hexdigest()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert tags["git.commit"] == head and tags["git.dirty"] == "False"
+    assert tags["gate.verdict"] == "passed"
+    assert head in tags["reproduce"]
+    assert json.loads(tags["params"])["model"]["max_iter"] == 40
+    assert "# Model card" in champion.description and "Per slice" in champion.description
+    run_id = tags["mlflow.run_id"]
+    assert any(a.path == "model_card.md" for a in reg.client.list_artifacts(run_id))
+    [event] = reg.history()
+    assert (event.action, event.alias, event.to_version) == (
+        "register (first model)",
+        CHAMPION,
+        "1",
+    )
+
+
+def test_the_same_model_is_not_registered_twice(project):
+    result = run_stage(["register"], project)
+    assert result == {"version": "1", "new": False, "alias": None}
+    assert len(registry(project).versions()) == 1
+
+
+@pytest.mark.parametrize(
+    ("broken", "failing_check"),
+    [
+        (lambda root: train(root, shuffle=True), "beats the baseline"),
+        (lambda root: InvertOnSlice(train(root), "origin", "JFK"), "origin=JFK"),
+        (
+            lambda root: train(root, max_iter=1, learning_rate=0.01, max_leaf_nodes=2),
+            "not worse than the champion",
+        ),
+    ],
+    ids=["shuffled labels", "collapsed slice", "worse than champion"],
+)
+def test_gate_rejects_and_nothing_changes(project, broken, failing_check):
+    reg = registry(project)
+    before = ([str(v.version) for v in reg.versions()], reg.aliases(), len(reg.history()))
+    replace_model(project, broken(project))
+    with pytest.raises(GateFailed) as failure:
+        run_stage(["gate"], project)
+    assert failing_check in str(failure.value)
+    with pytest.raises(GateFailed, match="failed the quality gate"):
+        run_stage(["register"], project)
+    after = ([str(v.version) for v in reg.versions()], reg.aliases(), len(reg.history()))
+    assert after == before
+    assert read_json(project / "reports" / "gate" / "verdict.json")["passed"] is False
+
+
+def test_forced_registration_records_its_reason(project):
+    replace_model(project, train(project, max_iter=1, learning_rate=0.01, max_leaf_nodes=2))
+    with pytest.raises(GateFailed):
+        run_stage(["gate"], project)
+    result = run_stage(["register", "incident 42: need the old features back"], project)
+    assert result["new"] and result["alias"] == CHALLENGER
+    version = registry(project).version(result["version"])
+    assert version.tags["gate.verdict"] == "failed"
+    assert version.tags["gate.forced_reason"] == "incident 42: need the old features back"
+
+
+def test_promote_rollback_round_trip_with_audit(project):
+    reg = registry(project)
+    replace_model(project, train(project, random_state=7))  # same quality, new bytes
+    run_stage(["gate"], project)
+    third = run_stage(["register"], project)
+    assert third == {"version": "3", "new": True, "alias": CHALLENGER}
+
+    promote(reg)
+    assert str(reg.alias(CHAMPION).version) == "3" and reg.alias(CHALLENGER) is None
+    before_rollback = datetime.fromisoformat(reg.history()[-1].when)
+
+    rollback(reg, why="latency regression")
+    assert str(reg.alias(CHAMPION).version) == "1"
+    with pytest.raises(RegistryError, match="never passed the quality gate"):
+        rollback(reg, to="2")
+    rollback(reg, to="2", force_reason="customer asked for v2")
+    assert str(reg.alias(CHAMPION).version) == "2"
+    rollback(reg)
+    assert str(reg.alias(CHAMPION).version) == "1"  # v3 was rolled back: skipped
+    with pytest.raises(RegistryError, match="no version 99"):
+        rollback(reg, to="99")
+
+    moves = [(e.action, e.alias, e.from_version, e.to_version) for e in reg.history()]
+    assert moves == [
+        ("register (first model)", CHAMPION, None, "1"),
+        ("register", CHALLENGER, None, "2"),
+        ("register", CHALLENGER, "2", "3"),
+        ("promote", CHAMPION, "1", "3"),
+        ("promote", CHALLENGER, "3", None),
+        ("rollback", CHAMPION, "3", "1"),
+        ("rollback", CHAMPION, "1", "2"),
+        ("rollback", CHAMPION, "2", "1"),
+    ]
+    assert reg.history()[5].why == "latency regression"
+    assert reg.serving_at(before_rollback) == "3"
+    assert all(event.who for event in reg.history())
+
+
+def test_cli_errors_are_clear_and_change_nothing(project, tmp_path):
+    reg = registry(project)
+    aliases, versions = reg.aliases(), len(reg.versions())
+    done = run_cli(project, "mlpipe", "rollback", "--to", "99")
+    assert done.returncode == 1 and "has no version 99" in done.stderr
+    done = run_cli(project, "mlpipe", "promote", "--force")
+    assert done.returncode == 2 and "--reason" in done.stderr
+    metrics = project / "reports" / "metrics.json"
+    saved = metrics.read_bytes()
+    metrics.write_text("{not json")
+    try:
+        done = run_cli(project, "mlpipe", "register")
+        assert done.returncode == 1 and "not valid JSON" in done.stderr
+        assert "Traceback" not in done.stderr
+    finally:
+        metrics.write_bytes(saved)
+    assert reg.aliases() == aliases and len(reg.versions()) == versions
+
+    empty = make_project(tmp_path / "empty", commit=False)
+    done = run_cli(empty, "mlpipe", "models")
+    assert done.returncode == 1 and "no model registry" in done.stderr
+    env_project = run_cli(
+        project, "env", "MLFLOW_TRACKING_URI=http://127.0.0.1:9", "mlpipe", "rollback"
+    )
+    assert env_project.returncode == 1 and "unreachable" in env_project.stderr
+
+
+def test_models_and_history_commands(project):
+    done = run_cli(project, "mlpipe", "models")
+    assert done.returncode == 0
+    assert "champion" in done.stdout and "forced" in done.stdout
+    done = run_cli(project, "mlpipe", "history")
+    assert done.returncode == 0 and "rollback" in done.stdout
+
+
+def test_racing_registrations_keep_aliases_consistent(project, tmp_path, monkeypatch):
+    """Two processes register two new models into one fresh registry at the same moment:
+    both versions exist, exactly one is champion, the other challenger."""
+    store = f"sqlite:///{tmp_path / 'shared.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    first = tmp_path / "first"
+    shutil.copytree(project, first, ignore=shutil.ignore_patterns("mlflow.db*", "mlartifacts"))
+    replace_model(first, train(first))
+    second = tmp_path / "second"
+    shutil.copytree(first, second)
+    replace_model(second, train(second, random_state=11))
+
+    for root in (first, second):
+        run_stage(["gate"], root)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    procs = [
+        subprocess.Popen(
+            ["mlpipe", "stage", "register"],
+            cwd=root,
+            env=run_env(root, env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for root in (first, second)
+    ]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    reg = Registry(ProjectPaths(first))
+    assert sorted(str(v.version) for v in reg.versions()) == ["1", "2"]
+    assert sorted(reg.aliases()) == ["1", "2"]
+    assert sorted(a for names in reg.aliases().values() for a in names) == [CHALLENGER, CHAMPION]
+    first_models = [e for e in reg.history() if e.action == "register (first model)"]
+    assert len(first_models) == 1
+
+
+def run_env(root: Path, env: dict[str, str]) -> dict[str, str]:
+    from tests.helpers import project_env
+
+    return {**project_env(root), "MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"]}
