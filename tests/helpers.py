@@ -18,7 +18,17 @@ BIN = Path(sys.executable).parent
 SAMPLE_OVERRIDES = {
     "ingest": {"sample_fraction": 0.04, "seed": 42},
     "model": {"max_iter": 40},
-    "evaluate": {"importance_sample": 500, "importance_repeats": 2, "min_slice_size": 50},
+    "evaluate": {"importance_sample": 500, "importance_repeats": 2, "min_slice_size": 300},
+}
+
+# Gate thresholds a 4% sample can meet; the shipped configs/gate.yaml is for the full data.
+SAMPLE_GATE = {
+    "floors": {"roc_auc": 0.53, "log_loss": 0.7},
+    "baseline": {"metric": "roc_auc", "min_margin": 0.0},
+    "champion": {"metric": "roc_auc", "tolerance": 0.01},
+    "slices": {"metric": "roc_auc", "floor": 0.5},
+    "inclusion": {"groups": ["origin"], "metric": "roc_auc", "max_gap": 0.3},
+    "max_nonfinite_predictions": 0,
 }
 
 
@@ -53,6 +63,8 @@ def make_project(dest: Path, overrides: dict | None = None, commit: bool = True)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / relative, target)
     update_params(dest, SAMPLE_OVERRIDES if overrides is None else overrides)
+    if overrides is None:
+        (dest / "configs" / "gate.yaml").write_text(yaml.safe_dump(SAMPLE_GATE))
     if commit:
         git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
         subprocess.run(["git", "init", "-q"], cwd=dest, check=True)

@@ -57,6 +57,7 @@ def test_flow_runs_every_stage_and_summarises(flow_project):
     for stage in ("ingest", "validate_raw", "featurize", "validate_features", "train", "evaluate"):
         assert stage in done.stdout
     assert "Test metrics" in done.stdout and "roc_auc" in done.stdout
+    assert "Registered version 1 as champion" in done.stdout
     assert "Starting temporary server" in done.stderr
     assert done.stderr.count("Starting temporary server") == 1
 
@@ -77,6 +78,7 @@ def test_flow_is_incremental(flow_project):
     again = run_cli(root, "mlpipe", "run")
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.count("unchanged") == 6
+    assert "Same model as registered version 1" in again.stdout
 
 
 def test_provenance_of_the_raw_data(flow_project):

@@ -25,19 +25,10 @@ from mlpipe.paths import ProjectPaths
 from mlpipe.registry import CHALLENGER, CHAMPION, Registry, RegistryError
 from mlpipe.stages import run_stage
 from tasks.train import build_model, fit
-from tests.helpers import SAMPLE_OVERRIDES, InvertOnSlice, make_project, run_cli
+from tests.helpers import InvertOnSlice, make_project, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("registry")]
 
-# Loose enough for a 4% sample; the shipped configs/gate.yaml is for the full data.
-SAMPLE_GATE = {
-    "floors": {"roc_auc": 0.53, "log_loss": 0.7},
-    "baseline": {"metric": "roc_auc", "min_margin": 0.0},
-    "champion": {"metric": "roc_auc", "tolerance": 0.01},
-    "slices": {"metric": "roc_auc", "floor": 0.5},
-    "inclusion": {"groups": ["origin"], "metric": "roc_auc", "max_gap": 0.3},
-    "max_nonfinite_predictions": 0,
-}
 REQUIRED_TAGS = (
     "git.commit",
     "git.dirty",
@@ -102,16 +93,7 @@ def train(root: Path, shuffle: bool = False, **model_params):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    root = make_project(
-        tmp_path_factory.mktemp("registry") / "project",
-        {**SAMPLE_OVERRIDES, "evaluate": {**SAMPLE_OVERRIDES["evaluate"], "min_slice_size": 300}},
-    )
-    (root / "configs" / "gate.yaml").write_text(yaml.safe_dump(SAMPLE_GATE))
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "sample gate"],
-        cwd=root,
-        check=True,
-    )
+    root = make_project(tmp_path_factory.mktemp("registry") / "project")
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     run_pipeline(root)
     run_stage(["gate"], root)
