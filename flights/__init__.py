@@ -6,20 +6,25 @@ template, write a package with the same names and point ``domain.package`` at it
 
 - ``TABLES``, ``MAIN_TABLE``, ``load_sources``, ``source_info``: what ingest copies;
 - ``LABEL``, ``KEY``, ``Options``, ``prepare``: cleaning, joins and the label;
+- ``SERVING_FIELDS``, ``build_context``, ``enrich``: what a prediction request carries,
+  and the joins that training and serving share;
 - ``features``: the feature registry (one function per feature).
 """
 
 from flights.features import features
 from flights.options import Options
-from flights.prepare import KEY, LABEL, prepare
+from flights.prepare import KEY, LABEL, SERVING_FIELDS, build_context, enrich, prepare
 from flights.source import MAIN_TABLE, TABLES, load_sources, source_info
 
 __all__ = [
     "KEY",
     "LABEL",
     "MAIN_TABLE",
+    "SERVING_FIELDS",
     "TABLES",
     "Options",
+    "build_context",
+    "enrich",
     "features",
     "load_sources",
     "prepare",

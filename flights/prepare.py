@@ -1,11 +1,18 @@
 """Cleaning, joins and the label: raw tables in, one row per scheduled flight out.
 
-Outcomes of the flight (actual times, delays, air time) are dropped here, after the
-label is taken from them, so no feature function can ever see them. Identifiers
-used only to join (tail number) are dropped too.
+Training and serving share this code: ``build_context`` turns the reference tables
+(weather, planes, airports) into lookups once, and ``enrich`` joins them onto flights,
+whether those are 300k historical rows or one request. ``prepare`` adds what only
+training has: the label, taken from the flight's outcome, and the cancelled flights.
+
+Outcomes (actual times, delays, air time) are dropped after the label is taken, and
+identifiers used only to join (tail number, flight number) are dropped too, so no
+feature function can ever see them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,6 +25,30 @@ KEY = "flight_key"
 OUTCOME_COLUMNS = ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time")
 IDENTIFIER_COLUMNS = ("tailnum", "flight")
 WEATHER_COLUMNS = ("temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib")
+# what a caller knows before departure: the fields a prediction request carries
+SERVING_FIELDS = (
+    "year",
+    "month",
+    "day",
+    "sched_dep_time",
+    "sched_arr_time",
+    "carrier",
+    "flight",
+    "tailnum",
+    "origin",
+    "dest",
+    "distance",
+    "time_hour",
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Reference data as lookups: weather readings in time order, aircraft, time zones."""
+
+    weather: pd.DataFrame
+    planes: pd.DataFrame
+    timezones: pd.Series
 
 
 def flight_key(flights: pd.DataFrame) -> pd.Series:
@@ -32,19 +63,25 @@ def flight_key(flights: pd.DataFrame) -> pd.Series:
     return date + "_" + flights["carrier"] + flights["flight"].astype(str) + "_" + flights["origin"]
 
 
+def clean_weather(weather: pd.DataFrame, max_wind_speed: float) -> pd.DataFrame:
+    """Readings in time order, with impossible wind speeds (sensor errors) made missing."""
+    readings = weather[["origin", "time_hour", *WEATHER_COLUMNS]].copy()
+    readings["_when"] = pd.to_datetime(readings["time_hour"], utc=True)
+    readings = readings.drop(columns="time_hour").dropna(subset=["_when"])
+    readings.loc[readings["wind_speed"] > max_wind_speed, "wind_speed"] = np.nan
+    return readings.sort_values("_when", kind="stable").reset_index(drop=True)
+
+
 def attach_weather(
-    flights: pd.DataFrame, weather: pd.DataFrame, tolerance_hours: int, max_wind_speed: float
+    flights: pd.DataFrame, readings: pd.DataFrame, tolerance_hours: int
 ) -> pd.DataFrame:
-    """Weather at the origin at the scheduled departure hour, else the latest earlier reading."""
+    """Weather at the origin at the scheduled departure hour, else the latest earlier
+    reading within the tolerance; never a later one."""
     left = flights.assign(_when=pd.to_datetime(flights["time_hour"], utc=True))
     left["_order"] = np.arange(len(left))
-    right = weather[["origin", "time_hour", *WEATHER_COLUMNS]].copy()
-    right["_when"] = pd.to_datetime(right["time_hour"], utc=True)
-    right = right.drop(columns="time_hour").dropna(subset=["_when"])
-    right.loc[right["wind_speed"] > max_wind_speed, "wind_speed"] = np.nan
     joined = pd.merge_asof(
-        left.sort_values("_when"),
-        right.sort_values("_when"),
+        left.sort_values("_when", kind="stable"),
+        readings,
         on="_when",
         by="origin",
         direction="backward",
@@ -53,21 +90,29 @@ def attach_weather(
     return joined.sort_values("_order").drop(columns=["_when", "_order"]).reset_index(drop=True)
 
 
-def attach_planes(flights: pd.DataFrame, planes: pd.DataFrame) -> pd.DataFrame:
-    """Aircraft facts by tail number; unknown tail numbers get missing values."""
-    aircraft = planes[["tailnum", "year", "seats", "engines"]].rename(
+def build_context(tables: dict[str, pd.DataFrame], options: Options) -> Context:
+    planes = tables["planes"][["tailnum", "year", "seats", "engines"]].rename(
         columns={"year": "plane_year", "seats": "plane_seats", "engines": "plane_engines"}
     )
-    return flights.merge(aircraft.drop_duplicates("tailnum"), on="tailnum", how="left")
-
-
-def attach_timezones(flights: pd.DataFrame, airports: pd.DataFrame) -> pd.DataFrame:
-    """UTC offsets of origin and destination, to compare local schedule times."""
-    offsets = airports.drop_duplicates("faa").set_index("faa")["tz"]
-    return flights.assign(
-        origin_tz=flights["origin"].map(offsets).astype(float),
-        dest_tz=flights["dest"].map(offsets).astype(float),
+    return Context(
+        weather=clean_weather(tables["weather"], options.max_wind_speed),
+        planes=planes.drop_duplicates("tailnum"),
+        timezones=tables["airports"].drop_duplicates("faa").set_index("faa")["tz"],
     )
+
+
+def enrich(flights: pd.DataFrame, context: Context, options: Options) -> pd.DataFrame:
+    """Flights (historical or requested) joined with weather, aircraft and time zones;
+    outcomes and identifiers dropped."""
+    frame = flights.assign(**{KEY: flight_key(flights)})
+    frame = attach_weather(frame, context.weather, options.weather_tolerance_hours)
+    frame = frame.merge(context.planes, on="tailnum", how="left")
+    frame = frame.assign(
+        origin_tz=frame["origin"].map(context.timezones).astype(float),
+        dest_tz=frame["dest"].map(context.timezones).astype(float),
+    )
+    dropped = [c for c in (*OUTCOME_COLUMNS, *IDENTIFIER_COLUMNS) if c in frame.columns]
+    return frame.drop(columns=dropped)
 
 
 def prepare(
@@ -77,13 +122,6 @@ def prepare(
     flights = tables["flights"]
     cancelled = flights["arr_delay"].isna()
     kept = flights.loc[~cancelled].reset_index(drop=True)
-    kept = kept.assign(
-        **{LABEL: (kept["arr_delay"] >= options.late_minutes).astype("int8"), KEY: flight_key(kept)}
-    )
-    kept = attach_weather(
-        kept, tables["weather"], options.weather_tolerance_hours, options.max_wind_speed
-    )
-    kept = attach_planes(kept, tables["planes"])
-    kept = attach_timezones(kept, tables["airports"])
-    frame = kept.drop(columns=[*OUTCOME_COLUMNS, *IDENTIFIER_COLUMNS])
+    kept = kept.assign(**{LABEL: (kept["arr_delay"] >= options.late_minutes).astype("int8")})
+    frame = enrich(kept, build_context(tables, options), options)
     return frame, {"flights": len(flights), "cancelled": int(cancelled.sum()), "kept": len(frame)}

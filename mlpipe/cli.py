@@ -229,6 +229,94 @@ def history(
     guarded(action)
 
 
+@app.command()
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Bind address (default from configs/serving.yaml: 127.0.0.1)."),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Serve the champion over HTTP, with the challenger in shadow or canary mode."""
+
+    def action() -> None:
+        from mlpipe.paths import ProjectPaths
+        from mlpipe.service import serve as run_service
+
+        run_service(ProjectPaths.discover().root, host, port)
+
+    guarded(action)
+
+
+@app.command()
+def replay(
+    url: Annotated[str, typer.Option(help="The running service.")] = "http://127.0.0.1:8000",
+    months: Annotated[
+        str | None, typer.Option(help="FIRST-LAST months (default: the holdout split).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many flights.")] = None,
+    batch: Annotated[int, typer.Option(help="Records per request.")] = 50,
+    labels: Annotated[bool, typer.Option(help="Post the labels afterwards.")] = True,
+) -> None:
+    """Feed held-out months through the service, then post their labels."""
+
+    def action() -> None:
+        import os
+
+        from rich.progress import Progress
+
+        from mlpipe.context import StageContext
+        from mlpipe.errors import ConfigError
+        from mlpipe.replay import replay as run_replay
+
+        window = None
+        if months:
+            try:
+                first, last = (int(part) for part in months.split("-"))
+            except ValueError:
+                raise ConfigError(f"--months {months!r}: expected FIRST-LAST, e.g. 11-12") from None
+            window = (first, last)
+        ctx = StageContext.load()
+        with Progress() as progress:
+            task = progress.add_task("replaying", total=limit)
+            result = run_replay(
+                ctx,
+                url,
+                window,
+                limit,
+                batch,
+                labels,
+                os.environ.get("MLPIPE_API_KEY"),
+                lambda n: progress.advance(task, n),
+            )
+        typer.echo(
+            f"sent {result['records']} records ({result['failed_requests']} failed "
+            f"requests), posted {result['labels']} labels"
+        )
+
+    guarded(action)
+
+
+@app.command()
+def review(
+    window_hours: Annotated[
+        float | None, typer.Option(help="Only the last N hours of the prediction log.")
+    ] = None,
+) -> None:
+    """Run the promotion flow: promote, reject or roll back the challenger from the log."""
+
+    def action() -> None:
+        from flows.promotion import promotion
+        from mlpipe.paths import ProjectPaths
+
+        result = promotion(root=str(ProjectPaths.discover().root), window_hours=window_hours)
+        typer.echo(f"{result['decision']}: {result['outcome']}")
+        for reason in result["reasons"]:
+            typer.echo(f"  - {reason}")
+
+    guarded(action)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="mlpipe")
 

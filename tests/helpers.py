@@ -8,8 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
+import numpy as np
 import yaml
 from sklearn.base import BaseEstimator, ClassifierMixin
+
+from mlpipe.config import ModelParams
+from mlpipe.dag import plan, reproduce
+from mlpipe.io import file_sha256, read_json, write_json
+from mlpipe.stages import run_stage
+from tasks.train import build_model, fit
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -115,3 +123,33 @@ class InvertOnSlice(ClassifierMixin, BaseEstimator):
 
     def predict(self, frame):
         return self.predict_proba(frame).argmax(axis=1)
+
+
+def run_pipeline(root: Path) -> None:
+    """The DAG in this process, committed to dvc.lock (the flow without Prefect)."""
+    for spec in plan(root):
+        reproduce(root, spec.name, lambda args: run_stage(args, root))
+
+
+def replace_model(root: Path, model) -> None:
+    """Swap in another candidate and re-evaluate it, as a retraining would."""
+    joblib.dump(model, root / "models" / "model.joblib")
+    meta = read_json(root / "models" / "model.json")
+    meta["sha256"]["model"] = file_sha256(root / "models" / "model.joblib")
+    write_json(root / "models" / "model.json", meta)
+    run_stage(["evaluate"], root)
+
+
+def train(root: Path, shuffle: bool = False, **model_params):
+    import pandas as pd
+
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    table = pd.read_parquet(root / "data" / "features" / "features.parquet")
+    frame = table.loc[table["split"] == "train"].copy()
+    if shuffle:
+        frame["late_arrival"] = np.random.default_rng(0).permutation(frame["late_arrival"])
+    from flights import features
+
+    kinds = features.kinds(params["features"])
+    spec = {**params["model"], **model_params}
+    return fit(build_model(kinds, ModelParams(**spec)), frame, params["features"], "late_arrival")

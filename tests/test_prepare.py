@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from flights import KEY, LABEL, Options, prepare
-from flights.prepare import IDENTIFIER_COLUMNS, OUTCOME_COLUMNS, attach_weather
+from flights.prepare import IDENTIFIER_COLUMNS, OUTCOME_COLUMNS, attach_weather, clean_weather
 
 
 def flights_frame(**columns) -> pd.DataFrame:
@@ -127,7 +127,7 @@ def test_weather_from_the_right_airport_only():
 def test_impossible_wind_speed_is_cleaned():
     flights = flights_frame()
     weather = weather_frame(["2013-01-01T10:00:00Z"], wind=1048.0)
-    joined = attach_weather(flights, weather, tolerance_hours=2, max_wind_speed=150)
+    joined = attach_weather(flights, clean_weather(weather, max_wind_speed=150), tolerance_hours=2)
     assert joined["wind_speed"].isna().all()
 
 
@@ -135,7 +135,9 @@ def test_row_order_survives_the_joins():
     shuffled = flights_frame(
         time_hour=["2013-01-01T11:00:00Z", "2013-01-01T10:00:00Z", "2013-01-01T09:00:00Z"]
     )
-    joined = attach_weather(shuffled, weather_frame(["2013-01-01T08:00:00Z"]), 4, 150)
+    joined = attach_weather(
+        shuffled, clean_weather(weather_frame(["2013-01-01T08:00:00Z"]), 150), 4
+    )
     assert joined["carrier"].tolist() == ["UA", "AA", "B6"]
 
 

@@ -11,21 +11,16 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
-import joblib
-import numpy as np
 import pytest
 import yaml
 
-from mlpipe.config import ModelParams
-from mlpipe.dag import plan, reproduce
 from mlpipe.errors import GateFailed
-from mlpipe.io import file_sha256, read_json, write_json
+from mlpipe.io import file_sha256, read_json
 from mlpipe.lifecycle import promote, rollback
 from mlpipe.paths import ProjectPaths
 from mlpipe.registry import CHALLENGER, CHAMPION, Registry, RegistryError
 from mlpipe.stages import run_stage
-from tasks.train import build_model, fit
-from tests.helpers import InvertOnSlice, make_project, run_cli
+from tests.helpers import InvertOnSlice, make_project, replace_model, run_cli, run_pipeline, train
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("registry")]
 
@@ -54,41 +49,11 @@ REQUIRED_TAGS = (
 )
 
 
-def run_pipeline(root: Path) -> None:
-    """The DAG in this process, committed to dvc.lock (the flow without Prefect)."""
-    for spec in plan(root):
-        reproduce(root, spec.name, lambda args: run_stage(args, root))
-
-
 def lock_hash(root: Path, path: str) -> str:
     lock = yaml.safe_load((root / "dvc.lock").read_text())
     return next(
         o["md5"] for s in lock["stages"].values() for o in s.get("outs", []) if o["path"] == path
     )
-
-
-def replace_model(root: Path, model) -> None:
-    """Swap in another candidate and re-evaluate it, as a retraining would."""
-    joblib.dump(model, root / "models" / "model.joblib")
-    meta = read_json(root / "models" / "model.json")
-    meta["sha256"]["model"] = file_sha256(root / "models" / "model.joblib")
-    write_json(root / "models" / "model.json", meta)
-    run_stage(["evaluate"], root)
-
-
-def train(root: Path, shuffle: bool = False, **model_params):
-    import pandas as pd
-
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    table = pd.read_parquet(root / "data" / "features" / "features.parquet")
-    frame = table.loc[table["split"] == "train"].copy()
-    if shuffle:
-        frame["late_arrival"] = np.random.default_rng(0).permutation(frame["late_arrival"])
-    from flights import features
-
-    kinds = features.kinds(params["features"])
-    spec = {**params["model"], **model_params}
-    return fit(build_model(kinds, ModelParams(**spec)), frame, params["features"], "late_arrival")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,99 @@
+"""The data contract, enforced at serving time from the same expectation suites.
+
+- ``request_model`` derives the request schema (types, ranges, allowed values, required
+  fields) from a table's suite, so a bad request is a 422 naming the field.
+- ``row_violations`` checks served rows against the row-level expectations of a suite
+  (ranges, allowed values, required values). Great Expectations is far too slow to run
+  per request, so these three expectation kinds are evaluated here, vectorised, from the
+  very same suite files (checklist Mo2)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+INTEGER_TYPES = {"int64", "int32", "Int64", "int"}
+FLOAT_TYPES = {"float64", "float32", "float"}
+
+
+def _by_column(suite: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    columns: dict[str, dict[str, dict[str, Any]]] = {}
+    for spec in suite["expectations"]:
+        column = spec["kwargs"].get("column")
+        if column:
+            columns.setdefault(column, {})[spec["type"]] = spec["kwargs"]
+    return columns
+
+
+def _python_type(type_list: list[str]) -> type:
+    names = set(type_list)
+    if names <= INTEGER_TYPES:
+        return int
+    if names <= INTEGER_TYPES | FLOAT_TYPES:
+        return float
+    return str
+
+
+def request_model(suite: dict[str, Any], fields: tuple[str, ...], name: str) -> type[BaseModel]:
+    """A pydantic model of one record, derived from the suite's expectations on ``fields``."""
+    rules = _by_column(suite)
+    definitions: dict[str, Any] = {}
+    for field_name in fields:
+        rule = rules.get(field_name, {})
+        kind: Any = _python_type(
+            rule.get("expect_column_values_to_be_in_type_list", {}).get("type_list", ["str"])
+        )
+        constraints: dict[str, Any] = {}
+        between = rule.get("expect_column_values_to_be_between")
+        if between and "mostly" not in between:
+            constraints.update(ge=between.get("min_value"), le=between.get("max_value"))
+        allowed = rule.get("expect_column_values_to_be_in_set")
+        if allowed and "mostly" not in allowed:
+            kind = Literal[tuple(allowed["value_set"])]
+        regex = rule.get("expect_column_values_to_match_regex")
+        if regex:
+            constraints["pattern"] = regex["regex"]
+        length = rule.get("expect_column_value_lengths_to_equal")
+        if length:
+            constraints.update(min_length=length["value"], max_length=length["value"])
+        not_null = rule.get("expect_column_values_to_not_be_null")
+        required = not_null is not None and "mostly" not in not_null
+        if required:
+            definitions[field_name] = (kind, Field(..., **constraints))
+        else:
+            definitions[field_name] = (kind | None, Field(None, **constraints))
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **definitions)
+
+
+def row_violations(frame: pd.DataFrame, suite: dict[str, Any]) -> list[list[str]]:
+    """For each row, the row-level expectations it breaks (``column: rule``)."""
+    broken = np.empty((len(frame), 0), dtype=bool)
+    labels: list[str] = []
+    for column, rule in _by_column(suite).items():
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        between = rule.get("expect_column_values_to_be_between")
+        if between:
+            numbers = pd.to_numeric(values, errors="coerce")
+            low, high = between.get("min_value"), between.get("max_value")
+            bad = np.zeros(len(frame), dtype=bool)
+            if low is not None:
+                bad |= (numbers < low).to_numpy()
+            if high is not None:
+                bad |= (numbers > high).to_numpy()
+            broken = np.column_stack([broken, bad])
+            labels.append(f"{column}: outside [{low}, {high}]")
+        allowed = rule.get("expect_column_values_to_be_in_set")
+        if allowed:
+            bad = (values.notna() & ~values.isin(allowed["value_set"])).to_numpy()
+            broken = np.column_stack([broken, bad])
+            labels.append(f"{column}: not an allowed value")
+        not_null = rule.get("expect_column_values_to_not_be_null")
+        if not_null and "mostly" not in not_null:
+            broken = np.column_stack([broken, values.isna().to_numpy()])
+            labels.append(f"{column}: missing")
+    return [[labels[j] for j in np.flatnonzero(row)] for row in broken]
