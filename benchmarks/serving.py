@@ -1,0 +1,186 @@
+"""Serving benchmark: `mlpipe serve` against `mlflow models serve` of the same champion,
+with the same load generator (benchmarks/loadgen.py), on loopback.
+
+- single-record latency p50/p99: one connection, sequential requests;
+- throughput: 8 connections for a fixed time;
+- shadow cost: our service with mode off vs mode shadow (a challenger scoring too).
+Our service takes raw flight fields and computes features itself; `mlflow models serve`
+takes the finished feature vector. Same flights, same model.
+
+Usage: python benchmarks/serving.py --project PATH  (a project with a champion and a
+challenger registered, e.g. after `make run` twice with different model seeds), or
+without --project to build one on the full data first (several minutes)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.loadgen import run_load  # noqa: E402
+from benchmarks.pipeline import timed  # noqa: E402
+from tests.helpers import make_project, project_env, update_params  # noqa: E402
+
+FIELDS = [
+    "year",
+    "month",
+    "day",
+    "sched_dep_time",
+    "sched_arr_time",
+    "carrier",
+    "flight",
+    "tailnum",
+    "origin",
+    "dest",
+    "distance",
+    "time_hour",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(cmd: list[str], root: Path, port: int, ready: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        cmd,
+        cwd=root,
+        env=project_env(root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{ready}", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.5)
+    stop(process)
+    raise SystemExit(f"{' '.join(cmd)} did not become ready")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+def measure(port: int, path: str, payloads: list, seconds: float) -> dict:
+    run_load("127.0.0.1", port, path, payloads[:50], 1, 50, 30)  # warm-up
+    return {
+        "single_record": run_load("127.0.0.1", port, path, payloads, 1, 2000, seconds),
+        "throughput_8_connections": run_load("127.0.0.1", port, path, payloads, 8, 100000, seconds),
+    }
+
+
+def set_mode(root: Path, mode: str) -> None:
+    path = root / "configs" / "serving.yaml"
+    settings = yaml.safe_load(path.read_text())
+    settings.update(mode=mode, reload_seconds=0.5)
+    path.write_text(yaml.safe_dump(settings))
+
+
+def build_project(tmp: Path) -> Path:
+    root = make_project(tmp / "project", overrides={})
+    timed(root, "mlpipe", "run")
+    update_params(root, {"model": {"random_state": 7}})
+    timed(root, "mlpipe", "run")
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "reports" / "benchmarks" / "serving.json"
+    )
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mlpipe-bench-") as tmp:
+        root = options.project.resolve() if options.project else build_project(Path(tmp))
+        flights = pd.read_parquet(root / "data" / "raw" / "flights.parquet")
+        holdout = flights.loc[flights["month"] >= 11, FIELDS].head(2000)
+        raw = json.loads(holdout.to_json(orient="records"))
+        features = pd.read_parquet(root / "data" / "features" / "features.parquet")
+        registry_model = yaml.safe_load((root / "configs" / "registry.yaml").read_text())
+        names = yaml.safe_load((root / "params.yaml").read_text())["features"]
+        rows = features.loc[features["split"] == "holdout", names].head(2000)
+        feature_payloads = [
+            {"dataframe_split": {"columns": names, "data": [row]}}
+            for row in json.loads(rows.to_json(orient="values"))
+        ]
+        result: dict = {"seconds_per_measurement": options.seconds}
+
+        config = root / "configs" / "serving.yaml"
+        original = config.read_text()
+        try:
+            port = free_port()
+            set_mode(root, "off")
+            ours = start(["mlpipe", "serve", "--port", str(port)], root, port, "/ready")
+            try:
+                result["mlpipe_serve_off"] = measure(port, "/predict", raw, options.seconds)
+                set_mode(root, "shadow")
+                time.sleep(2)
+                result["mlpipe_serve_shadow"] = measure(port, "/predict", raw, options.seconds)
+            finally:
+                stop(ours)
+        finally:
+            config.write_text(original)
+
+        port = free_port()
+        uri = f"models:/{registry_model['model_name']}@champion"
+        theirs = start(
+            [
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                uri,
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            root,
+            port,
+            "/ping",
+        )
+        try:
+            result["mlflow_models_serve"] = measure(
+                port, "/invocations", feature_payloads, options.seconds
+            )
+        finally:
+            stop(theirs)
+
+    ours_t = result["mlpipe_serve_off"]["throughput_8_connections"]["throughput_rps"]
+    theirs_t = result["mlflow_models_serve"]["throughput_8_connections"]["throughput_rps"]
+    off = result["mlpipe_serve_off"]["single_record"]["p50_ms"]
+    shadow = result["mlpipe_serve_shadow"]["single_record"]["p50_ms"]
+    result["throughput_ratio_vs_mlflow"] = round(ours_t / theirs_t, 2)
+    result["shadow_extra_latency_percent"] = round(100 * (shadow / off - 1), 1)
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
