@@ -317,6 +317,28 @@ def review(
     guarded(action)
 
 
+@app.command()
+def monitor(
+    window_hours: Annotated[
+        float | None, typer.Option(help="Only the last N hours of the prediction log.")
+    ] = None,
+) -> None:
+    """Run the monitoring flow once: drift, invariants, skew, quality, stability,
+    performance, dependencies, staleness (exit 1 on a breach)."""
+
+    def action() -> None:
+        from flows.monitoring import monitoring
+        from mlpipe.paths import ProjectPaths
+
+        result = monitoring(root=str(ProjectPaths.discover().root), window_hours=window_hours)
+        typer.echo(
+            f"monitoring ok: {len(result['checks'])} checks, no breach "
+            f"(report: reports/monitoring/report.html)"
+        )
+
+    guarded(action)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="mlpipe")
 

@@ -91,6 +91,13 @@ class EvaluateParams(_Strict):
         return value
 
 
+class StalenessParams(_Strict):
+    """The staleness study: train on months up to each of ``train_ends``, score later ones."""
+
+    train_ends: list[int] = Field(min_length=1)
+    tolerance: float = Field(0.02, gt=0)
+
+
 class Params(_Strict):
     domain: DomainParams
     ingest: IngestParams = IngestParams()
@@ -99,6 +106,7 @@ class Params(_Strict):
     model: ModelParams = ModelParams()
     baseline: BaselineParams
     evaluate: EvaluateParams = EvaluateParams()
+    staleness: StalenessParams | None = None
 
     @model_validator(mode="after")
     def _baseline_uses_declared_features(self) -> Params:
