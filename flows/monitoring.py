@@ -56,8 +56,10 @@ def monitoring(root: str | None = None, window_hours: float | None = None) -> di
         breached = [c for c in result["checks"] if c["breached"]]
         raise MonitoringAlert(
             f"{len(breached)} monitoring check(s) breached on model v{result['version']}:\n"
-            + "\n".join(f"  - {c['name']} ({c['checklist']}): {c['value']} "
-                         f"vs threshold {c['threshold']}" for c in breached)
+            + "\n".join(
+                f"  - {c['name']} ({c['checklist']}): {c['value']} vs threshold {c['threshold']}"
+                for c in breached
+            )
             + "\nreport: reports/monitoring/report.html"
         )
     return result
