@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run test lint format bench clean prefect-up prefect-down deploy
 
 help:
 	@echo "make run     install from uv.lock, then run the training pipeline (Prefect flow)"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint    pre-commit hooks only (ruff lint + format, hygiene)"
 	@echo "make bench   benchmarks/ on the full data (slow)"
 	@echo "make clean   remove pipeline outputs and local stores (keeps .venv)"
+	@echo "make prefect-up / deploy / prefect-down   local Prefect server + worker, deployments"
 
 $(BIN)/.installed: pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -41,3 +42,28 @@ bench: install
 
 clean:
 	rm -rf data/raw data/raw.provenance.json data/features models reports mlflow.db mlartifacts
+
+# --- scheduled runs: a local Prefect server, a process work pool and a worker -----------
+PREFECT_PORT ?= 4200
+PREFECT_URL := http://127.0.0.1:$(PREFECT_PORT)/api
+RUN_DIR := .mlpipe
+
+prefect-up: install
+	@mkdir -p $(RUN_DIR)
+	@nohup prefect server start --host 127.0.0.1 --port $(PREFECT_PORT) \
+		> $(RUN_DIR)/prefect-server.log 2>&1 & echo $$! > $(RUN_DIR)/prefect-server.pid
+	@for i in $$(seq 1 120); do \
+		curl -sf $(PREFECT_URL)/health >/dev/null && break; sleep 1; done
+	@curl -sf $(PREFECT_URL)/health >/dev/null || (echo "Prefect server did not start: $(RUN_DIR)/prefect-server.log"; exit 1)
+	PREFECT_API_URL=$(PREFECT_URL) prefect work-pool create mlpipe-local --type process --overwrite
+	@PREFECT_API_URL=$(PREFECT_URL) MLPIPE_ROOT=$(CURDIR) nohup prefect worker start \
+		--pool mlpipe-local > $(RUN_DIR)/prefect-worker.log 2>&1 & echo $$! > $(RUN_DIR)/prefect-worker.pid
+	@echo "Prefect UI: http://127.0.0.1:$(PREFECT_PORT)  (export PREFECT_API_URL=$(PREFECT_URL))"
+
+deploy: install
+	PREFECT_API_URL=$(PREFECT_URL) MLPIPE_ROOT=$(CURDIR) prefect --no-prompt deploy --all
+
+prefect-down:
+	-@kill $$(cat $(RUN_DIR)/prefect-worker.pid 2>/dev/null) 2>/dev/null; rm -f $(RUN_DIR)/prefect-worker.pid
+	-@kill $$(cat $(RUN_DIR)/prefect-server.pid 2>/dev/null) 2>/dev/null; rm -f $(RUN_DIR)/prefect-server.pid
+	@echo "Prefect server and worker stopped"

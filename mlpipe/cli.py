@@ -339,6 +339,35 @@ def monitor(
     guarded(action)
 
 
+@app.command()
+def tune(
+    workers: Annotated[int, typer.Option(help="Local Dask worker processes.")] = 2,
+    address: Annotated[
+        str | None, typer.Option(help="An existing Dask scheduler (tcp://host:8786) instead.")
+    ] = None,
+    apply: Annotated[bool, typer.Option(help="Write the best values into params.yaml.")] = False,
+) -> None:
+    """Search the hyperparameter space of params.yaml on Dask; log every trial to MLflow."""
+
+    def action() -> None:
+        from flows.tuning import tuning
+        from mlpipe.config import set_section_values
+        from mlpipe.paths import ProjectPaths
+
+        paths = ProjectPaths.discover()
+        result = tuning(root=str(paths.root), workers=workers, address=address)
+        best = result["best"]
+        typer.echo(
+            f"{len(result['trials'])} trials in {result['wall_seconds']} s; best "
+            f"valid ROC AUC {best['valid_roc_auc']} with {best['params']}"
+        )
+        if apply:
+            set_section_values(paths.params, "model", best["params"])
+            typer.echo("params.yaml updated: `mlpipe run` retrains with these values")
+
+    guarded(action)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="mlpipe")
 

@@ -98,6 +98,24 @@ class StalenessParams(_Strict):
     tolerance: float = Field(0.02, gt=0)
 
 
+class TuningParams(_Strict):
+    """A random search over ``space`` (model parameter -> candidate values)."""
+
+    trials: int = Field(8, ge=1)
+    seed: int = 42
+    space: dict[str, list[float | int]] = Field(min_length=1)
+
+    @field_validator("space")
+    @classmethod
+    def _known_parameters(cls, space: dict[str, list[float | int]]) -> dict[str, list]:
+        unknown = sorted(set(space) - set(ModelParams.model_fields) - {"random_state"})
+        if unknown:
+            raise ValueError(f"not model parameters: {unknown}")
+        if any(not values for values in space.values()):
+            raise ValueError("every parameter needs at least one candidate value")
+        return space
+
+
 class Params(_Strict):
     domain: DomainParams
     ingest: IngestParams = IngestParams()
@@ -107,6 +125,7 @@ class Params(_Strict):
     baseline: BaselineParams
     evaluate: EvaluateParams = EvaluateParams()
     staleness: StalenessParams | None = None
+    tuning: TuningParams | None = None
 
     @model_validator(mode="after")
     def _baseline_uses_declared_features(self) -> Params:
@@ -154,3 +173,29 @@ def load_yaml_config(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
+
+
+def set_section_values(path: Path, section: str, values: dict[str, Any]) -> None:
+    """Rewrite ``section.key: value`` lines of a YAML file in place, keeping comments and
+    layout, then re-validate it (used to apply tuned hyperparameters to params.yaml)."""
+    lines = path.read_text().splitlines(keepends=True)
+    inside, seen = False, set()
+    for i, line in enumerate(lines):
+        if line.strip() and not line.startswith((" ", "#")):
+            inside = line.split(":", 1)[0].strip() == section
+            continue
+        stripped = line.lstrip()
+        key = stripped.split(":", 1)[0]
+        if inside and key in values and ":" in stripped:
+            indent = line[: len(line) - len(stripped)]
+            comment = ""
+            if "#" in stripped:
+                comment = "  " + stripped[stripped.index("#") :].rstrip("\n")
+            lines[i] = f"{indent}{key}: {values[key]}{comment}\n"
+            seen.add(key)
+    missing = sorted(set(values) - seen)
+    if missing:
+        raise ConfigError(f"{path.name}: no {section}.{', '.join(missing)} line to update")
+    text = "".join(lines)
+    parse_params(yaml.safe_load(text), source=path.name)
+    path.write_text(text)

@@ -41,6 +41,8 @@ SAMPLE_GATE = {
 
 
 def tracked_files(root: Path) -> list[Path]:
+    """The project's own files: tracked ones, plus new ones not yet committed (never
+    pipeline outputs, which DVC or the stores own)."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=root,
@@ -48,7 +50,12 @@ def tracked_files(root: Path) -> list[Path]:
         text=True,
         check=True,
     ).stdout
-    return [Path(name) for name in listed.split("\0") if name and (root / name).is_file()]
+    outputs = ("data/", "models/", "reports/", "dvc.lock")
+    return [
+        Path(name)
+        for name in listed.split("\0")
+        if name and (root / name).is_file() and not name.startswith(outputs)
+    ]
 
 
 def update_params(root: Path, overrides: dict) -> None:
