@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,28 +32,10 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.loadgen import run_load  # noqa: E402
 from benchmarks.pipeline import timed  # noqa: E402
-from tests.helpers import make_project, project_env, update_params  # noqa: E402
+from flights import SERVING_FIELDS  # noqa: E402
+from tests.helpers import free_port, make_project, project_env, update_params  # noqa: E402
 
-FIELDS = [
-    "year",
-    "month",
-    "day",
-    "sched_dep_time",
-    "sched_arr_time",
-    "carrier",
-    "flight",
-    "tailnum",
-    "origin",
-    "dest",
-    "distance",
-    "time_hour",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+FIELDS = list(SERVING_FIELDS)
 
 
 def start(cmd: list[str], root: Path, port: int, ready: str) -> subprocess.Popen[bytes]:
@@ -108,13 +89,17 @@ def build_project(tmp: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path)
+    parser.add_argument("--keep", type=Path, help="build the project here and keep it")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument(
         "--out", type=Path, default=REPO / "reports" / "benchmarks" / "serving.json"
     )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlpipe-bench-") as tmp:
-        root = options.project.resolve() if options.project else build_project(Path(tmp))
+        if options.project:
+            root = options.project.resolve()
+        else:
+            root = build_project(options.keep.resolve() if options.keep else Path(tmp))
         flights = pd.read_parquet(root / "data" / "raw" / "flights.parquet")
         holdout = flights.loc[flights["month"] >= 11, FIELDS].head(2000)
         raw = json.loads(holdout.to_json(orient="records"))

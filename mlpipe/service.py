@@ -406,7 +406,14 @@ class PredictionService:
     def _shadow_score(
         self, challenger: LoadedModel, table: pd.DataFrame, request_id: str, started: float
     ) -> None:
-        """Off the response path: whatever the challenger does, the response is already out."""
+        """Off the response path: whatever the challenger does, the response is already out.
+        Work queued for a challenger that has since been replaced is dropped, so a slow
+        old challenger leaves no backlog for the new one."""
+        if challenger is not self.state.challenger:
+            with self._lock:
+                self._shadow_pending -= 1
+            self.metrics.shadow_dropped.inc()
+            return
         try:
             values, seconds = self._score(challenger, table)
             error = None

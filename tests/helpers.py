@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,13 @@ def make_project(dest: Path, overrides: dict | None = None, commit: bool = True)
         subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
         subprocess.run([*git, "commit", "-qm", "test project"], cwd=dest, check=True)
     return dest
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def project_env(root: Path) -> dict[str, str]:

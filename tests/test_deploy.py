@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -14,15 +13,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.helpers import BIN, make_project, project_env
+from tests.helpers import BIN, free_port, make_project, project_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("deploy")]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stop(process: subprocess.Popen) -> None:

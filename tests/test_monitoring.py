@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flights import SERVING_FIELDS
 from flights import features as feature_registry
 from mlpipe import monitoring as m
 from mlpipe.context import StageContext
@@ -27,20 +28,7 @@ from tests.helpers import make_project, run_cli, run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("monitoring")]
 
-FIELDS = [
-    "year",
-    "month",
-    "day",
-    "sched_dep_time",
-    "sched_arr_time",
-    "carrier",
-    "flight",
-    "tailnum",
-    "origin",
-    "dest",
-    "distance",
-    "time_hour",
-]
+FIELDS = list(SERVING_FIELDS)
 
 
 @pytest.fixture(scope="module")

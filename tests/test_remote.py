@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from mlpipe.io import file_md5
-from tests.helpers import make_project, project_env, run_cli, run_pipeline
+from tests.helpers import free_port, make_project, project_env, run_cli, run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("remote")]
 
@@ -23,12 +22,6 @@ S3_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -20,30 +19,26 @@ import pandas as pd
 import pytest
 import yaml
 
+from flights import SERVING_FIELDS
 from mlpipe.lifecycle import rollback
 from mlpipe.paths import ProjectPaths
 from mlpipe.registry import CHALLENGER, CHAMPION, Registry
 from mlpipe.stages import run_stage
 from mlpipe.tracking import tracking_settings
-from tests.helpers import make_project, project_env, replace_model, run_cli, run_pipeline, train
+from tests.helpers import (
+    free_port,
+    make_project,
+    project_env,
+    replace_model,
+    run_cli,
+    run_pipeline,
+    train,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("serving")]
 
 API_KEY = "test-key"
-FIELDS = [
-    "year",
-    "month",
-    "day",
-    "sched_dep_time",
-    "sched_arr_time",
-    "carrier",
-    "flight",
-    "tailnum",
-    "origin",
-    "dest",
-    "distance",
-    "time_hour",
-]
+FIELDS = list(SERVING_FIELDS)
 
 
 class Raises:
@@ -59,12 +54,6 @@ class Hangs:
     def predict_proba(self, frame):
         time.sleep(5)
         return np.tile([0.5, 0.5], (len(frame), 1))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def set_serving(root: Path, **changes) -> None:
@@ -376,7 +365,8 @@ def test_replay_and_promotion_flow(service, project):
                 "AND p.error IS NULL",
             )[0][0]
             >= 100
-        )
+        ),
+        seconds=90,
     )
     review = run_cli(project, "mlpipe", "review")
     assert review.returncode == 0, review.stderr[-3000:]

@@ -1,0 +1,123 @@
+"""Tuning wall time with 1 vs 2 Dask workers, and the overhead of a deployment run
+through a Prefect server + process worker against the same flow run directly.
+
+Usage: python benchmarks/tuning.py --project PATH  (a project whose pipeline has run on
+the full data, e.g. one built by benchmarks/serving.py --keep)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.pipeline import timed  # noqa: E402
+from benchmarks.serving import free_port, stop  # noqa: E402
+from tests.helpers import project_env  # noqa: E402
+
+
+def tuning_seconds(root: Path, workers: int) -> tuple[float, float]:
+    wall, _ = timed(root, "mlpipe", "tune", "--workers", str(workers))
+    trials = json.loads((root / "reports" / "tuning.json").read_text())["wall_seconds"]
+    return wall, trials
+
+
+def deployment_overhead(root: Path, repeats: int) -> dict:
+    home = Path(tempfile.mkdtemp(prefix="prefect-home-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {
+        **project_env(root),
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": url,
+        "MLPIPE_ROOT": str(root),
+    }
+    server = subprocess.Popen(
+        ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    worker = None
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                list(args), cwd=root, env=env, capture_output=True, text=True, check=True
+            )
+
+        run("prefect", "work-pool", "create", "mlpipe-local", "--type", "process", "--overwrite")
+        run("prefect", "--no-prompt", "deploy", "--name", "weekly")
+        worker = subprocess.Popen(
+            ["prefect", "worker", "start", "--pool", "mlpipe-local"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deployed, direct = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            done = run("prefect", "deployment", "run", "training/weekly", "--watch")
+            deployed.append(time.perf_counter() - start)
+            assert "Completed" in done.stdout, done.stdout
+            start = time.perf_counter()
+            subprocess.run(
+                ["mlpipe", "run"], cwd=root, env=project_env(root), check=True, capture_output=True
+            )
+            direct.append(time.perf_counter() - start)
+    finally:
+        if worker is not None:
+            stop(worker)
+        stop(server)
+    return {
+        "deployment_run_seconds": round(statistics.median(deployed), 2),
+        "direct_mlpipe_run_seconds": round(statistics.median(direct), 2),
+        "overhead_seconds": round(statistics.median(deployed) - statistics.median(direct), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO / "reports" / "benchmarks" / "tuning.json")
+    options = parser.parse_args()
+    root = options.project.resolve()
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    result: dict = {"repeats": options.repeats}
+    for workers in (1, 2):
+        runs = [tuning_seconds(root, workers) for _ in range(options.repeats)]
+        result[f"workers_{workers}"] = {
+            "command_seconds": round(statistics.median(r[0] for r in runs), 2),
+            "trials_seconds": round(statistics.median(r[1] for r in runs), 2),
+        }
+    result["speedup_trials"] = round(
+        result["workers_1"]["trials_seconds"] / result["workers_2"]["trials_seconds"], 2
+    )
+    result["deployment"] = deployment_overhead(root, options.repeats)
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
