@@ -78,8 +78,9 @@ def set_mode(root: Path, mode: str) -> None:
     path.write_text(yaml.safe_dump(settings))
 
 
-def build_project(tmp: Path) -> Path:
-    root = make_project(tmp / "project", overrides={})
+def build_project(root: Path) -> Path:
+    """A full-data project with a champion and an equally good challenger registered."""
+    root = make_project(root, overrides={})
     timed(root, "mlpipe", "run")
     update_params(root, {"model": {"random_state": 7}})
     timed(root, "mlpipe", "run")
@@ -99,7 +100,7 @@ def main() -> None:
         if options.project:
             root = options.project.resolve()
         else:
-            root = build_project(options.keep.resolve() if options.keep else Path(tmp))
+            root = build_project(options.keep.resolve() if options.keep else Path(tmp) / "project")
         flights = pd.read_parquet(root / "data" / "raw" / "flights.parquet")
         holdout = flights.loc[flights["month"] >= 11, FIELDS].head(2000)
         raw = json.loads(holdout.to_json(orient="records"))

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from mlpipe.io import file_md5
-from tests.helpers import free_port, make_project, project_env, run_cli, run_pipeline
+from tests.helpers import BIN, free_port, make_project, project_env, run_cli, run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("remote")]
 
@@ -28,7 +28,7 @@ S3_ENV = {
 def s3_endpoint():
     port = free_port()
     process = subprocess.Popen(
-        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
