@@ -28,6 +28,7 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 @task(retry_condition_fn=_transient)
 def dvc_stage(root: str, name: str, force: bool) -> StageOutcome:
     logger = get_run_logger()
+    logger.info("stage %s: checking for changes", name)
     outcome = reproduce(Path(root), name, lambda args: run_stage(args, Path(root)), force=force)
     if outcome.ran:
         logger.info("stage %s done in %.1f s", name, outcome.seconds)
