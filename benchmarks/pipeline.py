@@ -3,7 +3,8 @@
 Measures, in a throw-away copy of the project:
 - each stage run alone as `mlpipe stage ...` (its own process): wall time, peak memory;
 - all stage functions run directly, one after another in one process (no Prefect, no DVC);
-- the same pipeline as the Prefect flow, `mlpipe run --force`: wall time and peak memory,
+- the same pipeline as the Prefect flow, `mlpipe run --force --no-register` (stages only,
+  no gate or registry): wall time and peak memory,
   and its overhead over the direct run;
 - `dvc repro` when nothing changed;
 - `mlpipe --help` start-up.
@@ -81,7 +82,7 @@ def main() -> None:
             _, done = timed(root, sys.executable, "-c", DIRECT, str(root))
             direct_seconds, _ = map(float, done.stdout.split()[-2:])
             direct.append(direct_seconds)
-            seconds, _ = timed(root, "mlpipe", "run", "--force")
+            seconds, _ = timed(root, "mlpipe", "run", "--force", "--no-register")
             flow.append(seconds)
             flow_peak.append(children_peak_mb())
             noop.append(timed(root, "dvc", "repro")[0])
