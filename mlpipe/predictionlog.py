@@ -69,7 +69,7 @@ def connect(path: Path) -> sqlite3.Connection:
 class PredictionLog:
     def __init__(self, path: Path, batch_size: int = 500, flush_seconds: float = 0.2) -> None:
         self.path = path
-        self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue()
+        self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()
         self._batch_size = batch_size
         self._flush_seconds = flush_seconds
         self._connection = connect(path)
@@ -77,8 +77,8 @@ class PredictionLog:
         self._thread.start()
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        """Queue rows for writing; never blocks on disk."""
-        self._queue.put([tuple(_cell(row.get(c)) for c in COLUMNS) for row in rows])
+        """Queue rows for writing; never blocks on disk (serialised by the writer thread)."""
+        self._queue.put(rows)
 
     def _write_loop(self) -> None:
         pending: list[tuple[Any, ...]] = []
@@ -93,7 +93,7 @@ class PredictionLog:
                 if item is None:
                     closing = True
                     break
-                pending.extend(item)
+                pending.extend(tuple(_cell(row.get(c)) for c in COLUMNS) for row in item)
             if pending:
                 placeholders = ", ".join("?" for _ in COLUMNS)
                 with self._connection:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,34 @@ from mlpipe.registry import CHALLENGER, CHAMPION, Registry
 from mlpipe.validation import load_suite
 
 logger = logging.getLogger("mlpipe.serve")
+
+_SHADOW_MODELS: dict[str, Any] = {}
+
+
+def _shadow_worker_init(tracking_uri: str) -> None:
+    """In the shadow process: find the registry, one thread per prediction."""
+    from threadpoolctl import threadpool_limits
+
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    threadpool_limits(1)
+
+
+def _shadow_predict(
+    model_uri: str, features: list[str], frame: pd.DataFrame
+) -> tuple[np.ndarray, float]:
+    """Score in the shadow process: the challenger never competes with the request path
+    for the interpreter, and a crash there cannot take the service down."""
+    model = _SHADOW_MODELS.get(model_uri)
+    if model is None:
+        import mlflow.sklearn
+
+        model = mlflow.sklearn.load_model(model_uri)
+        _SHADOW_MODELS.clear()
+        _SHADOW_MODELS[model_uri] = model
+    start = time.perf_counter()
+    proba = model.predict_proba(frame[features])[:, 1]
+    return proba, time.perf_counter() - start
 
 
 class PromotionCriteria(BaseModel):
@@ -175,6 +205,7 @@ class PredictionService:
         self.log = PredictionLog(self.root / self.settings.log_path)
         self._settings_mtime = self._settings_path().stat().st_mtime
         self._shadow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
+        self._shadow_process = self._new_shadow_process()
         self._canary = ThreadPoolExecutor(max_workers=2, thread_name_prefix="canary")
         self._shadow_pending = 0
         self._lock = threading.Lock()
@@ -183,6 +214,14 @@ class PredictionService:
         self.refresh()
         self._watcher = threading.Thread(target=self._watch, name="alias-watch", daemon=True)
         self._watcher.start()
+
+    def _new_shadow_process(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_shadow_worker_init,
+            initargs=(self.registry.settings.tracking_uri,),
+        )
 
     def _settings_path(self) -> Path:
         return self.root / "configs" / "serving.yaml"
@@ -254,6 +293,7 @@ class PredictionService:
     def close(self) -> None:
         self._stop.set()
         self._shadow.shutdown(wait=True, cancel_futures=False)
+        self._shadow_process.shutdown(wait=False, cancel_futures=True)
         self._canary.shutdown(wait=False, cancel_futures=True)
         self.log.close()
 
@@ -414,10 +454,17 @@ class PredictionService:
                 self._shadow_pending -= 1
             self.metrics.shadow_dropped.inc()
             return
+        uri = f"models:/{self.registry.name}/{challenger.version}"
         try:
-            values, seconds = self._score(challenger, table)
+            future = self._shadow_process.submit(
+                _shadow_predict, uri, challenger.features, table[challenger.features]
+            )
+            values, seconds = future.result(timeout=60)
+            self.metrics.model_latency.labels(challenger.role, challenger.version).observe(seconds)
             error = None
         except Exception as failure:
+            if isinstance(failure, BrokenProcessPool):
+                self._shadow_process = self._new_shadow_process()
             self.metrics.errors.labels(challenger.role, challenger.version).inc()
             values, seconds, error = None, 0.0, repr(failure)
         finally:
