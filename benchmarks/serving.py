@@ -60,7 +60,11 @@ def start(cmd: list[str], root: Path, port: int, ready: str) -> subprocess.Popen
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=60)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
 
 def measure(port: int, path: str, payloads: list, seconds: float) -> dict:

@@ -113,6 +113,7 @@ def main() -> None:
     result["speedup_trials"] = round(
         result["workers_1"]["trials_seconds"] / result["workers_2"]["trials_seconds"], 2
     )
+    print(json.dumps(result, indent=2), flush=True)
     result["deployment"] = deployment_overhead(root, options.repeats)
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(result, indent=2) + "\n")
