@@ -42,12 +42,11 @@ _SHADOW_MODELS: dict[str, Any] = {}
 
 
 def _shadow_worker_init(tracking_uri: str) -> None:
-    """In the shadow process: find the registry, one thread per prediction."""
-    from threadpoolctl import threadpool_limits
-
+    """In the shadow process: find the registry; one OpenMP thread (set before scikit-learn
+    loads, or its idle threads spin and starve the service on a small machine)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    threadpool_limits(1)
 
 
 def _shadow_predict(
@@ -187,6 +186,8 @@ class PredictionService:
         from threadpoolctl import threadpool_limits
 
         # one request is a handful of rows: OpenMP threads only add spin-up and contention
+        # (the variable covers libraries not loaded yet, the call those already loaded)
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
         threadpool_limits(1)
         self.ctx = StageContext.load(root)
         self.root = self.ctx.paths.root
