@@ -64,6 +64,10 @@ deploy: install
 	PREFECT_API_URL=$(PREFECT_URL) MLPIPE_ROOT=$(CURDIR) prefect --no-prompt deploy --all
 
 prefect-down:
-	-@kill $$(cat $(RUN_DIR)/prefect-worker.pid 2>/dev/null) 2>/dev/null; rm -f $(RUN_DIR)/prefect-worker.pid
-	-@kill $$(cat $(RUN_DIR)/prefect-server.pid 2>/dev/null) 2>/dev/null; rm -f $(RUN_DIR)/prefect-server.pid
+	-@for name in worker server; do \
+		pid=$$(cat $(RUN_DIR)/prefect-$$name.pid 2>/dev/null) || continue; \
+		kill $$pid 2>/dev/null; \
+		for i in $$(seq 1 20); do kill -0 $$pid 2>/dev/null || break; sleep 0.5; done; \
+		kill -9 $$pid 2>/dev/null; rm -f $(RUN_DIR)/prefect-$$name.pid; \
+	done
 	@echo "Prefect server and worker stopped"
