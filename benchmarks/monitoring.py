@@ -7,7 +7,6 @@ process. Usage: python benchmarks/monitoring.py --project PATH [--rows 100000]""
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.pipeline import report  # noqa: E402
 from tests.helpers import project_env  # noqa: E402
 
 FILL = """
@@ -103,9 +103,7 @@ def main() -> None:
         "peak_memory_mb": round(float(peak_mb)),
         "log_fill_seconds_through_service_code": round(fill_seconds, 2),
     }
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    report(result, options.out)
 
 
 if __name__ == "__main__":

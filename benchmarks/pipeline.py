@@ -53,6 +53,13 @@ def timed(root: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[st
     return elapsed, done
 
 
+def report(result: dict, out: Path) -> None:
+    """Print the result and keep it as JSON under reports/benchmarks/."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
 def children_peak_mb() -> float:
     import resource
 
@@ -107,9 +114,7 @@ def main() -> None:
         "dvc_repro_nothing_changed_seconds": round(median(noop), 2),
         "cli_help_seconds": round(median(help_), 2),
     }
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    report(result, options.out)
 
 
 if __name__ == "__main__":

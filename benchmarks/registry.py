@@ -11,7 +11,6 @@ Reports medians. Usage: python benchmarks/registry.py [--repeats 5]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.pipeline import timed  # noqa: E402
+from benchmarks.pipeline import report, timed  # noqa: E402
 from tests.helpers import make_project, update_params  # noqa: E402
 
 
@@ -56,9 +55,7 @@ def main() -> None:
         "rollback_seconds": round(median(rollbacks), 2),
         "cli_startup_seconds": round(median(help_), 2),
     }
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    report(result, options.out)
 
 
 if __name__ == "__main__":

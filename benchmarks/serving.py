@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import yaml
 
@@ -31,40 +28,24 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.loadgen import run_load  # noqa: E402
-from benchmarks.pipeline import timed  # noqa: E402
+from benchmarks.pipeline import report, timed  # noqa: E402
 from flights import SERVING_FIELDS  # noqa: E402
-from tests.helpers import free_port, make_project, project_env, update_params  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    free_port,
+    make_project,
+    project_env,
+    start_service,
+    stop_service,
+    update_params,
+)
 
 FIELDS = list(SERVING_FIELDS)
 
 
 def start(cmd: list[str], root: Path, port: int, ready: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        cmd,
-        cwd=root,
-        env=project_env(root),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    return start_service(
+        cmd, f"http://127.0.0.1:{port}{ready}", project_env(root), cwd=root, seconds=180
     )
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}{ready}", timeout=2).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.5)
-    stop(process)
-    raise SystemExit(f"{' '.join(cmd)} did not become ready")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
 
 
 def measure(port: int, path: str, payloads: list, seconds: float) -> dict:
@@ -130,7 +111,7 @@ def main() -> None:
                 time.sleep(2)
                 result["mlpipe_serve_shadow"] = measure(port, "/predict", raw, options.seconds)
             finally:
-                stop(ours)
+                stop_service(ours)
         finally:
             config.write_text(original)
 
@@ -159,7 +140,7 @@ def main() -> None:
                 port, "/invocations", feature_payloads, options.seconds
             )
         finally:
-            stop(theirs)
+            stop_service(theirs)
 
     ours_t = result["mlpipe_serve_off"]["throughput_8_connections"]["throughput_rps"]
     theirs_t = result["mlflow_models_serve"]["throughput_8_connections"]["throughput_rps"]
@@ -167,9 +148,7 @@ def main() -> None:
     shadow = result["mlpipe_serve_shadow"]["single_record"]["p50_ms"]
     result["throughput_ratio_vs_mlflow"] = round(ours_t / theirs_t, 2)
     result["shadow_extra_latency_percent"] = round(100 * (shadow / off - 1), 1)
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    report(result, options.out)
 
 
 if __name__ == "__main__":

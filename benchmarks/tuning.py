@@ -16,14 +16,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.pipeline import timed  # noqa: E402
-from benchmarks.serving import free_port, stop  # noqa: E402
-from tests.helpers import project_env  # noqa: E402
+from benchmarks.pipeline import report, timed  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    free_port,
+    project_env,
+    start_service,
+    stop_service,
+)
 
 
 def tuning_seconds(root: Path, workers: int) -> tuple[float, float]:
@@ -42,21 +44,14 @@ def deployment_overhead(root: Path, repeats: int) -> dict:
         "PREFECT_API_URL": url,
         "MLPIPE_ROOT": str(root),
     }
-    server = subprocess.Popen(
+    server = start_service(
         ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        f"{url}/health",
+        env,
+        seconds=120,
     )
     worker = None
     try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
 
         def run(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
@@ -86,8 +81,8 @@ def deployment_overhead(root: Path, repeats: int) -> dict:
             direct.append(time.perf_counter() - start)
     finally:
         if worker is not None:
-            stop(worker)
-        stop(server)
+            stop_service(worker)
+        stop_service(server)
     return {
         "deployment_run_seconds": round(statistics.median(deployed), 2),
         "direct_mlpipe_run_seconds": round(statistics.median(direct), 2),
@@ -115,9 +110,7 @@ def main() -> None:
     )
     print(json.dumps(result, indent=2), flush=True)
     result["deployment"] = deployment_overhead(root, options.repeats)
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    report(result, options.out)
 
 
 if __name__ == "__main__":

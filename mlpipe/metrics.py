@@ -19,8 +19,6 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-HEADLINE = ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1")
-
 
 def f1_optimal_threshold(y_true: np.ndarray, proba: np.ndarray) -> float:
     """The probability cut that maximises F1 (chosen on validation data, never on test)."""

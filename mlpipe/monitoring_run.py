@@ -59,12 +59,7 @@ def load_window(ctx: StageContext, log_path: Path, window_hours: float | None) -
 def recompute_features(ctx: StageContext, inputs: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """The training pipeline's features for the logged raw inputs."""
     domain = ctx.domain
-    tables = {
-        name: read_parquet(ctx.paths.raw / f"{name}.parquet")
-        for name in domain.TABLES
-        if name != domain.MAIN_TABLE
-    }
-    context = domain.build_context(tables, ctx.options)
+    context = ctx.reference_context()
     flights = inputs.reindex(columns=list(domain.SERVING_FIELDS))
     base = domain.enrich(flights.reset_index(drop=True), context, ctx.options)
     features, _ = domain.features.compute(base, names)

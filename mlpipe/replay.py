@@ -11,7 +11,6 @@ import pandas as pd
 
 from mlpipe.context import StageContext
 from mlpipe.errors import DataError, PipelineError
-from mlpipe.io import read_parquet
 
 
 def replay_frames(
@@ -22,7 +21,7 @@ def replay_frames(
     window = months or split.holdout
     if window is None:
         raise DataError("no months to replay: set split.holdout in params.yaml or --months")
-    tables = {name: read_parquet(ctx.paths.raw / f"{name}.parquet") for name in domain.TABLES}
+    tables = ctx.raw_tables()
     main = tables[domain.MAIN_TABLE]
     chosen = main.loc[main[split.column].between(*window)]
     if limit:

@@ -49,6 +49,11 @@ def _shadow_worker_init(tracking_uri: str) -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
+def _shadow_warm_up() -> None:
+    """Pay the shadow process's imports at service start, not on the first request."""
+    import mlflow.sklearn  # noqa: F401
+
+
 def _shadow_predict(
     model_uri: str, features: list[str], frame: pd.DataFrame
 ) -> tuple[np.ndarray, float]:
@@ -201,12 +206,13 @@ class PredictionService:
             "PredictionRecord",
         )
         self.feature_suite = load_suite(suites / "features.json")
-        self.context = self._load_context()
+        self.context = self.ctx.reference_context()
         self.registry = Registry(self.ctx.paths, must_exist=True)
         self.log = PredictionLog(self.root / self.settings.log_path)
         self._settings_mtime = self._settings_path().stat().st_mtime
         self._shadow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
         self._shadow_process = self._new_shadow_process()
+        self._shadow_process.submit(_shadow_warm_up)
         self._canary = ThreadPoolExecutor(max_workers=2, thread_name_prefix="canary")
         self._shadow_pending = 0
         self._lock = threading.Lock()
@@ -226,17 +232,6 @@ class PredictionService:
 
     def _settings_path(self) -> Path:
         return self.root / "configs" / "serving.yaml"
-
-    def _load_context(self) -> Any:
-        from mlpipe.io import read_parquet
-
-        raw = self.ctx.paths.raw
-        tables = {
-            name: read_parquet(raw / f"{name}.parquet")
-            for name in self.domain.TABLES
-            if name != self.domain.MAIN_TABLE
-        }
-        return self.domain.build_context(tables, self.ctx.options)
 
     def _load(self, role: str, version: str) -> LoadedModel:
         import mlflow.sklearn

@@ -6,6 +6,7 @@ from typing import Any
 
 from mlpipe.dag import StageOutcome
 
+# the metrics every summary, report and model card shows
 HEADLINE = ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1")
 
 

@@ -154,7 +154,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         np.array([v["std"] for v in result.importance.values()]),
         figures / "importance.png",
     )
-    logged = track(ctx, table, result)
+    logged = track(ctx, table, result, model)
     write_json(
         reports / "mlflow_run.json", {"run_id": logged.run_id, "model_uri": logged.model_uri}
     )
@@ -166,7 +166,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     }
 
 
-def track(ctx: StageContext, table: pd.DataFrame, result: Evaluation) -> LoggedRun:
+def track(ctx: StageContext, table: pd.DataFrame, result: Evaluation, model: Pipeline) -> LoggedRun:
     """Log this training run to MLflow with its lineage."""
     params, paths = ctx.params, ctx.paths
     hashes = dvc_lock_hashes(paths.root)
@@ -218,7 +218,7 @@ def track(ctx: StageContext, table: pd.DataFrame, result: Evaluation) -> LoggedR
         tags=tags,
         artifacts=[path for path in sorted(artifacts) if path.is_file()],
         datasets=datasets,
-        model=joblib.load(paths.models / "model.joblib"),
+        model=model,
         input_example=table[params.features].head(5),
         model_info=model_meta,
     )

@@ -12,7 +12,7 @@ from mlpipe.config import SplitParams
 from mlpipe.context import StageContext
 from mlpipe.errors import DataError
 from mlpipe.features import FeatureCost, FeatureRegistry
-from mlpipe.io import read_parquet, write_json, write_parquet
+from mlpipe.io import write_json, write_parquet
 from mlpipe.validation import require_passed
 
 SPLIT = "split"
@@ -43,7 +43,7 @@ def build_feature_table(
 def run(ctx: StageContext) -> dict[str, Any]:
     require_passed(ctx.paths.reports / "validation" / "raw.json")
     domain, params = ctx.domain, ctx.params
-    tables = {name: read_parquet(ctx.paths.raw / f"{name}.parquet") for name in domain.TABLES}
+    tables = ctx.raw_tables()
     base, counts = domain.prepare(tables, ctx.options)
     if base.empty:
         raise DataError(

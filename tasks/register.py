@@ -15,6 +15,7 @@ from mlpipe.errors import GateFailed
 from mlpipe.io import file_sha256, read_json, write_json
 from mlpipe.lineage import dvc_lock_hashes, environment
 from mlpipe.registry import CHALLENGER, CHAMPION, Registry, RegistryError
+from mlpipe.summary import HEADLINE
 
 RUN_TAG_PREFIXES = ("git.", "data.", "env.", "model.", "prefect.", "reproduce")
 
@@ -46,7 +47,7 @@ def model_card(
         "| metric | model | baseline |",
         "|---|---|---|",
     ]
-    for metric in ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1"):
+    for metric in HEADLINE:
         lines.append(f"| {metric} | {model.get(metric)} | {baseline.get(metric)} |")
     lines += [
         "",

@@ -18,7 +18,7 @@ DATASETS = ("raw", "features")
 
 def load_dataset(ctx: StageContext, dataset: str) -> dict[str, pd.DataFrame]:
     if dataset == "raw":
-        return {name: read_parquet(ctx.paths.raw / f"{name}.parquet") for name in ctx.domain.TABLES}
+        return ctx.raw_tables()
     return {"features": read_parquet(ctx.paths.features)}
 
 

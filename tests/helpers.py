@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import joblib
@@ -94,6 +96,53 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_service(
+    cmd: list[str],
+    url: str,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    seconds: float = 120,
+    healthy: bool = True,
+) -> subprocess.Popen:
+    """Start a server in its own process group; return once ``url`` answers (with 200
+    when ``healthy``, with anything otherwise)."""
+    import httpx
+
+    process = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{' '.join(cmd)} exited with {process.returncode}")
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200 or not healthy:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    stop_service(process)
+    raise RuntimeError(f"{' '.join(cmd)} did not answer at {url} within {seconds} s")
+
+
+def stop_service(process: subprocess.Popen) -> None:
+    """SIGTERM to the process group, SIGKILL if it is still there after 30 s."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
 
 def project_env(root: Path) -> dict[str, str]:

@@ -4,27 +4,16 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
-from tests.helpers import BIN, free_port, make_project, project_env
+from tests.helpers import BIN, free_port, make_project, project_env, start_service, stop_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("deploy")]
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -37,26 +26,14 @@ def server(tmp_path_factory):
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
-    process = subprocess.Popen(
-        ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}/api"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.5)
-    else:
-        stop(process)
-        pytest.fail("the Prefect server did not start")
+    process = start_service(
+        ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        f"{url}/health",
+        env,
+    )
     yield url, home
-    stop(process)
+    stop_service(process)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +91,7 @@ def test_training_deployment_runs_to_completed_through_a_worker(server, project)
             "500",
         )
     finally:
-        stop(worker)
+        stop_service(worker)
     assert "Completed" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
     assert (project / "models" / "model.joblib").is_file()
     assert (project / "reports" / "registration.json").is_file()

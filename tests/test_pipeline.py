@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from mlpipe.io import file_md5
+from mlpipe.lineage import dvc_lock_hashes
 from tests.helpers import make_project, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("flow")]
@@ -29,15 +30,6 @@ DETERMINISTIC = (
     "reports/importance.json",
     "reports/staleness.json",
 )
-
-
-def lock_hashes(root: Path) -> dict[str, str]:
-    lock = yaml.safe_load((root / "dvc.lock").read_text())
-    return {
-        out["path"]: out["md5"]
-        for stage in lock["stages"].values()
-        for out in stage.get("outs", [])
-    }
 
 
 def head(root: Path) -> str:
@@ -135,8 +127,8 @@ def test_mlflow_run_has_params_metrics_lineage_and_model(flow_project):
     assert "baseline.roc_auc" in run.data.metrics
     tags = run.data.tags
     assert tags["git.commit"] == head(root)
-    assert tags["data.features.md5"] == lock_hashes(root)["data/features/features.parquet"]
-    assert tags["data.raw.md5"] == lock_hashes(root)["data/raw"]
+    assert tags["data.features.md5"] == dvc_lock_hashes(root)["data/features/features.parquet"]
+    assert tags["data.raw.md5"] == dvc_lock_hashes(root)["data/raw"]
     model_json = json.loads((root / "models" / "model.json").read_text())
     assert tags["model.sha256"] == model_json["sha256"]["model"]
     assert tags["prefect.flow_run_id"] not in ("", "None")
@@ -153,10 +145,10 @@ def test_dvc_repro_force_reproduces_the_flow_results_byte_for_byte(flow_project)
     give the same content hashes as the flow did: same code + data + params, same result."""
     root, done = flow_project
     assert done.returncode == 0
-    before = lock_hashes(root)
+    before = dvc_lock_hashes(root)
     forced = run_cli(root, "dvc", "repro", "--force")
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert forced.stdout.count("Running stage") == 7
-    after = lock_hashes(root)
+    after = dvc_lock_hashes(root)
     for path in DETERMINISTIC:
         assert before[path] == after[path], path

@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mlpipe.errors import GateFailed
 from mlpipe.io import file_sha256, read_json
 from mlpipe.lifecycle import promote, rollback
+from mlpipe.lineage import dvc_lock_hashes
 from mlpipe.paths import ProjectPaths
 from mlpipe.registry import CHALLENGER, CHAMPION, Registry, RegistryError
 from mlpipe.stages import run_stage
@@ -49,13 +49,6 @@ REQUIRED_TAGS = (
 )
 
 
-def lock_hash(root: Path, path: str) -> str:
-    lock = yaml.safe_load((root / "dvc.lock").read_text())
-    return next(
-        o["md5"] for s in lock["stages"].values() for o in s.get("outs", []) if o["path"] == path
-    )
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = make_project(tmp_path_factory.mktemp("registry") / "project")
@@ -78,8 +71,8 @@ def test_first_model_becomes_champion_with_complete_lineage(project):
     missing = [tag for tag in REQUIRED_TAGS if tag not in tags]
     assert not missing
     assert tags["model.sha256"] == file_sha256(project / "models" / "model.joblib")
-    assert tags["data.raw.md5"] == lock_hash(project, "data/raw")
-    assert tags["data.features.md5"] == lock_hash(project, "data/features/features.parquet")
+    assert tags["data.raw.md5"] == dvc_lock_hashes(project)["data/raw"]
+    assert tags["data.features.md5"] == dvc_lock_hashes(project)["data/features/features.parquet"]
     assert (
         tags["params.sha256"] == hashlib.sha256((project / "params.yaml").read_bytes()).hexdigest()
     )

@@ -4,16 +4,22 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from mlpipe.io import file_md5
-from tests.helpers import BIN, free_port, make_project, project_env, run_cli, run_pipeline
+from tests.helpers import (
+    BIN,
+    free_port,
+    make_project,
+    project_env,
+    run_cli,
+    run_pipeline,
+    start_service,
+    stop_service,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("remote")]
 
@@ -27,23 +33,15 @@ S3_ENV = {
 @pytest.fixture(scope="module")
 def s3_endpoint():
     port = free_port()
-    process = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.3)
+    process = start_service(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        url,
+        dict(os.environ),
+        healthy=False,
+    )
     yield url
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
+    stop_service(process)
 
 
 def git(root: Path, *args: str) -> None:
