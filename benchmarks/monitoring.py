@@ -21,9 +21,9 @@ from tests.helpers import project_env  # noqa: E402
 FILL = """
 import json, sys, pandas as pd
 from pathlib import Path
-from mlpipe.service import PredictionService
-from mlpipe.predictionlog import add_labels
-from mlpipe.context import StageContext
+from mlpipe.serving.service import PredictionService
+from mlpipe.serving.predictionlog import add_labels
+from mlpipe.core.project import Project
 root, rows = Path(sys.argv[1]), int(sys.argv[2])
 fields = ["year", "month", "day", "sched_dep_time", "sched_arr_time", "carrier", "flight",
           "tailnum", "origin", "dest", "distance", "time_hour"]
@@ -34,7 +34,7 @@ service = PredictionService(root)
 for start in range(0, len(records), 1000):
     service.predict(records[start:start + 1000])
 service.close()
-ctx = StageContext.load(root)
+ctx = Project.load(root)
 tables = {n: pd.read_parquet(root / f"data/raw/{n}.parquet") for n in ctx.domain.TABLES}
 labelled, _ = ctx.domain.prepare({**tables, "flights": flights.loc[flights["month"] >= 9]},
                                  ctx.options)
@@ -45,11 +45,11 @@ add_labels(root / "data/serving/bench.db", dict(zip(labelled["flight_key"],
 MONITOR = """
 import resource, sys, time
 from pathlib import Path
-from mlpipe.context import StageContext
-from mlpipe.monitoring import load_monitor_config
-from mlpipe.monitoring_run import monitor
+from mlpipe.core.project import Project
+from mlpipe.monitoring.checks import load_monitor_config
+from tasks.monitor import monitor
 root = Path(sys.argv[1])
-ctx = StageContext.load(root)
+ctx = Project.load(root)
 start = time.perf_counter()
 result = monitor(ctx, load_monitor_config(root / "configs/monitoring.yaml"),
                  root / "data/serving/bench.db", None)

@@ -31,13 +31,13 @@ from tests.helpers import make_project, project_env  # noqa: E402
 DIRECT = """
 import resource, sys, time
 from pathlib import Path
-from mlpipe.dag import plan
-from mlpipe.stages import run_stage
+from mlpipe.core.dag import plan
+from tasks import run_step
 root = Path(sys.argv[1])
 specs = plan(root)
 start = time.perf_counter()
 for spec in specs:
-    run_stage(spec.in_process_args, root)
+    run_step(spec.in_process_args, root)
 print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
@@ -76,7 +76,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="mlpipe-bench-") as tmp:
         root = make_project(Path(tmp) / "project", overrides={})
-        from mlpipe.dag import plan
+        from mlpipe.core.dag import plan
 
         specs = plan(root)
         stages: dict[str, list[tuple[float, float]]] = {spec.name: [] for spec in specs}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flights.options import Options
+from .options import Options
 
 LABEL = "late_arrival"
 KEY = "flight_key"

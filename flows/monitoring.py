@@ -9,17 +9,17 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from mlpipe.paths import find_root
+from mlpipe.core.paths import find_root
 
 
 @task
 def run_monitoring(root: str, window_hours: float | None) -> dict[str, Any]:
-    from mlpipe.context import StageContext
-    from mlpipe.monitoring import load_monitor_config
-    from mlpipe.monitoring_run import monitor
-    from mlpipe.service import load_serving_settings
+    from mlpipe.core.project import Project
+    from mlpipe.monitoring.checks import load_monitor_config
+    from mlpipe.serving.service import load_serving_settings
+    from tasks.monitor import monitor
 
-    ctx = StageContext.load(Path(root))
+    ctx = Project.load(Path(root))
     config = load_monitor_config(ctx.paths.configs / "monitoring.yaml")
     log_path = ctx.paths.root / load_serving_settings(ctx.paths.root).log_path
     result = monitor(ctx, config, log_path, window_hours)
@@ -51,7 +51,7 @@ def monitoring(root: str | None = None, window_hours: float | None = None) -> di
 
         training(root=project)
     if result["breaches"] and result["fail_flow"]:
-        from mlpipe.monitoring_run import MonitoringAlert
+        from tasks.monitor import MonitoringAlert
 
         breached = [c for c in result["checks"] if c["breached"]]
         raise MonitoringAlert(

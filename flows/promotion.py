@@ -9,19 +9,19 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from mlpipe.paths import find_root
+from mlpipe.core.paths import find_root
 
 
 @task
 def review_challenger(root: str, window_hours: float | None) -> dict[str, Any]:
-    from mlpipe.promotion_steps import review_from_log
+    from tasks.review import review_from_log
 
     return review_from_log(Path(root), window_hours).to_dict()
 
 
 @task
 def act_on_review(root: str, decision: dict[str, Any]) -> str:
-    from mlpipe.promotion_steps import act
+    from tasks.review import act
 
     return act(Path(root), decision)
 
@@ -32,7 +32,7 @@ def promotion(root: str | None = None, window_hours: float | None = None) -> dic
     decision = review_challenger(project, window_hours)
     outcome = act_on_review(project, decision)
     get_run_logger().info("challenger review: %s (%s)", decision["decision"], outcome)
-    from mlpipe.promotion import Review
+    from mlpipe.release.review import Review
 
     create_markdown_artifact(Review(**decision).markdown(), key="challenger-review")
     return {**decision, "outcome": outcome}

@@ -1,6 +1,6 @@
 """The training flow: every stage of dvc.yaml, in DVC's order, each as a Prefect task.
 
-Stages come from dvc.yaml (mlpipe.dag.plan), not from a list here; each one runs in
+Stages come from dvc.yaml (mlpipe.core.dag.plan), not from a list here; each one runs in
 this process and is committed to dvc.lock, so `dvc status` is clean afterwards."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from mlpipe.dag import StageOutcome, plan, reproduce
-from mlpipe.errors import PipelineError
-from mlpipe.paths import find_root
-from mlpipe.stages import run_stage
-from mlpipe.summary import markdown_summary
+from flows.summary import markdown_summary
+from mlpipe.core.dag import StageOutcome, plan, reproduce
+from mlpipe.core.errors import PipelineError
+from mlpipe.core.paths import find_root
+from tasks import run_step
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -29,7 +29,7 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 def dvc_stage(root: str, name: str, force: bool) -> StageOutcome:
     logger = get_run_logger()
     logger.info("stage %s: checking for changes", name)
-    outcome = reproduce(Path(root), name, lambda args: run_stage(args, Path(root)), force=force)
+    outcome = reproduce(Path(root), name, lambda args: run_step(args, Path(root)), force=force)
     if outcome.ran:
         logger.info("stage %s done in %.1f s", name, outcome.seconds)
     else:
@@ -42,7 +42,7 @@ def side_effect(root: str, args: list[str]) -> StageOutcome:
     """A step after the DAG (gate, register): it depends on the registry, not only on files,
     so it is not a DVC stage and runs every time."""
     start = time.perf_counter()
-    result = run_stage(args, Path(root))
+    result = run_step(args, Path(root))
     return StageOutcome(args[0], ran=True, seconds=time.perf_counter() - start, result=result)
 
 

@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 
 from prefect import flow, task
 
-from mlpipe.errors import PipelineError
-from mlpipe.paths import find_root
+from mlpipe.core.errors import PipelineError
+from mlpipe.core.paths import find_root
 
 
 def sample_trials(space: dict[str, list[Any]], trials: int, seed: int) -> list[dict[str, Any]]:
@@ -35,13 +35,13 @@ def run_trial(root: str, index: int, values: dict[str, Any]) -> dict[str, Any]:
     from sklearn.metrics import roc_auc_score
     from threadpoolctl import threadpool_limits
 
-    from mlpipe.config import ModelParams
-    from mlpipe.context import StageContext
-    from mlpipe.io import read_parquet
+    from mlpipe.core.io import read_parquet
+    from mlpipe.core.params import ModelParams
+    from mlpipe.core.project import Project
     from tasks.featurize import SPLIT
     from tasks.train import build_model, fit
 
-    ctx = StageContext.load(Path(root))
+    ctx = Project.load(Path(root))
     params, domain = ctx.params, ctx.domain
     table = read_parquet(ctx.paths.features)
     train, valid = table.loc[table[SPLIT] == "train"], table.loc[table[SPLIT] == "valid"]
@@ -76,8 +76,8 @@ def check_scheduler(address: str) -> None:
 def log_search(root: Path, results: list[dict[str, Any]], best: dict[str, Any]) -> str:
     import mlflow
 
-    from mlpipe.paths import ProjectPaths
-    from mlpipe.tracking import tracking_settings, use_experiment
+    from mlpipe.core.paths import ProjectPaths
+    from mlpipe.core.tracking import tracking_settings, use_experiment
 
     experiment = use_experiment(tracking_settings(ProjectPaths(root)))
     with mlflow.start_run(experiment_id=experiment, run_name="tuning") as parent:
@@ -95,11 +95,11 @@ def log_search(root: Path, results: list[dict[str, Any]], best: dict[str, Any]) 
 
 
 def search(root: str) -> dict[str, Any]:
-    from mlpipe.context import StageContext
-    from mlpipe.errors import ConfigError
-    from mlpipe.io import write_json
+    from mlpipe.core.errors import ConfigError
+    from mlpipe.core.io import write_json
+    from mlpipe.core.project import Project
 
-    ctx = StageContext.load(Path(root))
+    ctx = Project.load(Path(root))
     tuning = ctx.params.tuning
     if tuning is None:
         raise ConfigError("params.yaml has no tuning section")

@@ -7,23 +7,21 @@ a failed gate raises, so nothing downstream registers anything."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
-from mlpipe.context import StageContext
-from mlpipe.errors import DataError, GateFailed
-from mlpipe.gate import judge, load_gate_config, metrics_table
-from mlpipe.io import atomic_path, file_sha256, read_json, read_parquet, write_json, write_text
-from mlpipe.metrics import binary_metrics, rounded, slice_metrics
-from mlpipe.registry import CHAMPION, Registry
-from tasks.featurize import SPLIT
+from mlpipe.core.errors import DataError, GateFailed
+from mlpipe.core.io import atomic_path, file_sha256, read_json, write_json, write_text
+from mlpipe.core.metrics import binary_metrics, rounded, slice_metrics
+from mlpipe.core.project import Project
+from mlpipe.core.registry import CHAMPION, Registry, VersionInfo
+from mlpipe.release.gate import judge, metrics_table
 
 
-def _evaluation(ctx: StageContext) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    metrics = read_json(ctx.paths.reports / "metrics.json")
-    slices = read_json(ctx.paths.reports / "slice_metrics.json")
+def _evaluation(project: Project) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    metrics = read_json(project.paths.reports / "metrics.json")
+    slices = read_json(project.paths.reports / "slice_metrics.json")
     if not (
         isinstance(metrics, dict)
         and {"model", "baseline", "threshold"} <= set(metrics)
@@ -37,17 +35,12 @@ def _evaluation(ctx: StageContext) -> tuple[dict[str, Any], list[dict[str, Any]]
 
 
 def rescore_champion(
-    ctx: StageContext, champion: Any, registry: Registry
+    project: Project, champion: VersionInfo, registry: Registry
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None, str]:
     """The champion's metrics on the candidate's test rows, or why it could not be scored."""
-    import mlflow.sklearn
-
-    params, label = ctx.params, ctx.domain.LABEL
-    features = json.loads(champion.tags.get("model.features", "[]"))
-    table = read_parquet(ctx.paths.features)
-    test = table.loc[table[SPLIT] == "test"]
-    missing = sorted(set(features) - set(test.columns))
-    if not features or missing:
+    test = project.feature_table("test")
+    missing = sorted(set(champion.features) - set(test.columns))
+    if not champion.features or missing:
         return (
             None,
             None,
@@ -56,29 +49,29 @@ def rescore_champion(
                 f"({missing or 'unknown'}): comparison skipped"
             ),
         )
-    model = mlflow.sklearn.load_model(f"models:/{registry.name}@{CHAMPION}")
-    proba = model.predict_proba(test[features])[:, 1]
-    threshold = float(champion.tags.get("model.threshold", 0.5))
-    y = test[label].to_numpy()
-    overall = rounded(binary_metrics(y, proba, threshold))
+    model = registry.load_model(champion.version)
+    proba = model.predict_proba(test[champion.features])[:, 1]
+    y = test[project.domain.label].to_numpy()
+    evaluate = project.params.evaluate
+    overall = rounded(binary_metrics(y, proba, champion.threshold))
     slices = [
         rounded(row)
         for row in slice_metrics(
-            test, y, proba, threshold, params.evaluate.slices, params.evaluate.min_slice_size
+            test, y, proba, champion.threshold, project.slices, evaluate.min_slice_size
         )
     ]
     return overall, slices, f"champion v{champion.version} re-scored on the same test rows"
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
-    config = load_gate_config(ctx.paths.configs / "gate.yaml")
-    evaluation, slices = _evaluation(ctx)
-    registry = Registry(ctx.paths, must_exist=False)
+def run(project: Project) -> dict[str, Any]:
+    config = project.configs.gate
+    evaluation, slices = _evaluation(project)
+    registry = Registry(project.paths, must_exist=False)
     champion = registry.alias(CHAMPION)
     champion_overall = champion_slices = None
     note = "no champion yet: judged on the absolute checks alone"
     if champion is not None:
-        champion_overall, champion_slices, note = rescore_champion(ctx, champion, registry)
+        champion_overall, champion_slices, note = rescore_champion(project, champion, registry)
     table = metrics_table(
         config,
         evaluation["model"],
@@ -90,15 +83,15 @@ def run(ctx: StageContext) -> dict[str, Any]:
     report = judge(config, table, has_champion=champion_overall is not None)
     verdict = {
         "passed": report.success,
-        "model_sha256": file_sha256(ctx.paths.models / "model.joblib"),
-        "champion_version": str(champion.version) if champion is not None else None,
+        "model_sha256": file_sha256(project.paths.models / "model.joblib"),
+        "champion_version": champion.version if champion is not None else None,
         "note": note,
         "checks": [
             {"check": c.name, "passed": c.success, "expected": c.expected, "observed": c.observed}
             for c in report.checks
         ],
     }
-    folder = ctx.paths.reports / "gate"
+    folder = project.paths.reports / "gate"
     write_json(folder / "verdict.json", verdict)
     write_text(folder / "report.html", report.to_html())
     with atomic_path(folder / "metrics_table.csv") as tmp:

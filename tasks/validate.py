@@ -8,34 +8,34 @@ from typing import Any
 
 import pandas as pd
 
-from mlpipe.context import StageContext
-from mlpipe.errors import ConfigError, ValidationFailed
-from mlpipe.io import read_parquet, write_json, write_text
-from mlpipe.validation import ValidationReport, load_suite, validate_tables
+from mlpipe.core.errors import ConfigError, ValidationFailed
+from mlpipe.core.io import read_parquet, write_json, write_text
+from mlpipe.core.project import Project
+from mlpipe.core.validation import ValidationReport, load_suite, validate_tables
 
 DATASETS = ("raw", "features")
 
 
-def load_dataset(ctx: StageContext, dataset: str) -> dict[str, pd.DataFrame]:
+def load_dataset(project: Project, dataset: str) -> dict[str, pd.DataFrame]:
     if dataset == "raw":
-        return ctx.raw_tables()
-    return {"features": read_parquet(ctx.paths.features)}
+        return project.raw_tables()
+    return {"features": read_parquet(project.paths.features)}
 
 
-def load_suites(ctx: StageContext, dataset: str) -> dict[str, dict[str, Any]]:
+def load_suites(project: Project, dataset: str) -> dict[str, dict[str, Any]]:
     if dataset == "raw":
-        folder = ctx.paths.expectations / "raw"
+        folder = project.paths.expectations / "raw"
         return {path.stem: load_suite(path) for path in sorted(folder.glob("*.json"))}
-    return {"features": load_suite(ctx.paths.expectations / "features.json")}
+    return {"features": load_suite(project.paths.expectations / "features.json")}
 
 
-def run(ctx: StageContext, dataset: str) -> dict[str, Any]:
+def run(project: Project, dataset: str) -> dict[str, Any]:
     if dataset not in DATASETS:
         raise ConfigError(f"validate takes one of {DATASETS}, not {dataset!r}")
     report: ValidationReport = validate_tables(
-        dataset, load_dataset(ctx, dataset), load_suites(ctx, dataset)
+        dataset, load_dataset(project, dataset), load_suites(project, dataset)
     )
-    folder = ctx.paths.reports / "validation"
+    folder = project.paths.reports / "validation"
     write_json(folder / f"{dataset}.json", report.to_dict())
     write_text(folder / f"{dataset}.html", report.to_html())
     if not report.success:

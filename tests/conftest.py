@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from flights.source import TABLES, package_data_dir
-from mlpipe.config import Params, load_params
+from mlpipe.core.params import Params, load_params
 from tests.helpers import REPO
 
 

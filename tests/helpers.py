@@ -16,10 +16,10 @@ import numpy as np
 import yaml
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from mlpipe.config import ModelParams
-from mlpipe.dag import plan, reproduce
-from mlpipe.io import file_sha256, read_json, write_json
-from mlpipe.stages import run_stage
+from mlpipe.core.dag import plan, reproduce
+from mlpipe.core.io import file_sha256, read_json, write_json
+from mlpipe.core.params import ModelParams
+from tasks import run_step
 from tasks.train import build_model, fit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,7 +192,7 @@ class InvertOnSlice(ClassifierMixin, BaseEstimator):
 def run_pipeline(root: Path) -> None:
     """The DAG in this process, committed to dvc.lock (the flow without Prefect)."""
     for spec in plan(root):
-        reproduce(root, spec.name, lambda args: run_stage(args, root))
+        reproduce(root, spec.name, lambda args: run_step(args, root))
 
 
 def replace_model(root: Path, model) -> None:
@@ -201,7 +201,7 @@ def replace_model(root: Path, model) -> None:
     meta = read_json(root / "models" / "model.json")
     meta["sha256"]["model"] = file_sha256(root / "models" / "model.joblib")
     write_json(root / "models" / "model.json", meta)
-    run_stage(["evaluate"], root)
+    run_step(["evaluate"], root)
 
 
 def train(root: Path, shuffle: bool = False, **model_params):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from flights.source import TABLES
-from mlpipe.errors import ConfigError, DataError, ValidationFailed
-from mlpipe.io import file_md5
-from mlpipe.stages import run_stage
+from mlpipe.core.errors import ConfigError, DataError, ValidationFailed
+from mlpipe.core.io import file_md5
+from tasks import run_step
 from tests.conftest import write_source
 from tests.helpers import SAMPLE_OVERRIDES, make_project, run_cli, update_params
 
@@ -44,7 +44,7 @@ def raw_hashes(root: Path) -> dict[str, str]:
 def test_missing_source_table(project):
     source_file(project, "planes").unlink()
     with pytest.raises(DataError, match="source table 'planes' is missing"):
-        run_stage(["ingest"], project)
+        run_step(["ingest"], project)
     assert not (project / "data" / "raw").exists()
 
 
@@ -57,11 +57,11 @@ def test_missing_source_table(project):
     ids=["empty", "truncated"],
 )
 def test_unreadable_source_keeps_the_previous_raw_data(project, breakage, message):
-    run_stage(["ingest"], project)
+    run_step(["ingest"], project)
     before = raw_hashes(project)
     breakage(source_file(project, "flights"))
     with pytest.raises(DataError, match=message):
-        run_stage(["ingest"], project)
+        run_step(["ingest"], project)
     assert raw_hashes(project) == before
 
 
@@ -91,21 +91,21 @@ def test_invalid_data_stops_before_features_are_rebuilt(
     project, small_source, column, change, expectation
 ):
     for stage in (["ingest"], ["validate", "raw"], ["featurize"]):
-        run_stage(stage, project)
+        run_step(stage, project)
     features = project / "data" / "features" / "features.parquet"
     before = file_md5(features)
 
     write_source(project.parent / "source", {"flights": change(small_source["flights"].copy())})
-    run_stage(["ingest"], project)
+    run_step(["ingest"], project)
     with pytest.raises(ValidationFailed) as failure:
-        run_stage(["validate", "raw"], project)
+        run_step(["validate", "raw"], project)
     message = str(failure.value)
     assert expectation in message and "observed" in message
     if expectation != "expect_table_columns_to_match_set":
         assert f"flights.{column}" in message
     assert (project / "reports" / "validation" / "raw.html").is_file()
     with pytest.raises(ValidationFailed, match="failed validation"):
-        run_stage(["featurize"], project)
+        run_step(["featurize"], project)
     assert file_md5(features) == before
 
 
@@ -121,10 +121,10 @@ def test_dvc_repro_stops_at_the_failed_validation(project, small_source):
 
 def test_corrupt_intermediate_file(project):
     for stage in (["ingest"], ["validate", "raw"]):
-        run_stage(stage, project)
+        run_step(stage, project)
     (project / "data" / "raw" / "weather.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataError, match="cannot be read as Parquet"):
-        run_stage(["featurize"], project)
+        run_step(["featurize"], project)
 
 
 def test_bad_params_exit_code_names_the_key(project):
@@ -137,6 +137,6 @@ def test_bad_params_exit_code_names_the_key(project):
 
 def test_unknown_stage_and_project(project, tmp_path):
     with pytest.raises(ConfigError, match="no stage module"):
-        run_stage(["polish"], project)
+        run_step(["polish"], project)
     done = run_cli(tmp_path, "mlpipe", "run")
     assert done.returncode == 2 and "no dvc.yaml found" in done.stderr

@@ -18,6 +18,6 @@ def test_help_lists_the_commands():
 
 
 def test_cli_module_imports_no_heavy_library():
-    code = f"import sys, mlpipe.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    code = f"import sys, flows.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mlpipe.config import load_params, parse_params
-from mlpipe.errors import ConfigError
+from mlpipe.core.errors import ConfigError
+from mlpipe.core.params import load_params, parse_params
 from tests.helpers import REPO
 
 
@@ -52,7 +52,7 @@ def test_missing_or_broken_params_file(tmp_path):
 
 
 def test_domain_options_are_validated_by_the_domain(params):
-    from mlpipe.domain import domain_options, load_domain
+    from mlpipe.core.domain import domain_options, load_domain
 
     raw = raw_params()
     raw["domain"]["options"]["late_minutes"] = "soon"

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from flights import features
-from mlpipe.errors import ConfigError
-from mlpipe.features import FeatureRegistry
+from mlpipe.core.errors import ConfigError
+from mlpipe.core.features import FeatureRegistry
 
 
 def prepared(**overrides) -> pd.DataFrame:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlpipe.errors import ConfigError
-from mlpipe.gate import GateConfig, judge, load_gate_config, metrics_table
+from mlpipe.core.errors import ConfigError
+from mlpipe.release.gate import GateConfig, judge, load_gate_config, metrics_table
 from tests.helpers import REPO
 
 CONFIG = GateConfig.model_validate(

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpipe.config import SplitParams
-from mlpipe.metrics import binary_metrics, f1_optimal_threshold, rounded, slice_metrics
+from mlpipe.core.metrics import binary_metrics, f1_optimal_threshold, rounded, slice_metrics
+from mlpipe.core.params import SplitParams
 from tasks.featurize import assign_split
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpipe.config import BaselineParams, ModelParams
-from mlpipe.errors import DataError
+from mlpipe.core.errors import DataError
+from mlpipe.core.params import BaselineParams, ModelParams
 from tasks.train import build_baseline, build_model, fit
 
 KINDS = {"color": "categorical", "x": "numeric", "noise": "numeric"}

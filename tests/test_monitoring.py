@@ -14,16 +14,16 @@ import pytest
 
 from flights import SERVING_FIELDS
 from flights import features as feature_registry
-from mlpipe import monitoring as m
-from mlpipe.context import StageContext
-from mlpipe.errors import DataError
-from mlpipe.monitoring import load_monitor_config
-from mlpipe.monitoring_run import monitor
-from mlpipe.paths import ProjectPaths
-from mlpipe.predictionlog import add_labels
-from mlpipe.registry import CHAMPION, Registry
-from mlpipe.service import PredictionService
-from mlpipe.stages import run_stage
+from mlpipe.core.errors import DataError
+from mlpipe.core.paths import ProjectPaths
+from mlpipe.core.project import Project
+from mlpipe.core.registry import CHAMPION, Registry
+from mlpipe.monitoring import checks as m
+from mlpipe.monitoring.checks import load_monitor_config
+from mlpipe.serving.predictionlog import add_labels
+from mlpipe.serving.service import PredictionService
+from tasks import run_step
+from tasks.monitor import monitor
 from tests.helpers import make_project, run_cli, run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("monitoring")]
@@ -36,8 +36,8 @@ def project(tmp_path_factory) -> Path:
     root = make_project(tmp_path_factory.mktemp("monitoring") / "project")
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     run_pipeline(root)
-    run_stage(["gate"], root)
-    run_stage(["register"], root)
+    run_step(["gate"], root)
+    run_step(["register"], root)
     return root
 
 
@@ -63,7 +63,7 @@ def serve_into(root: Path, log_name: str, records: list[dict], labels: bool = Tr
         settings.write_text(text)
     log = root / "data" / "serving" / log_name
     if labels:
-        ctx = StageContext.load(root)
+        ctx = Project.load(root)
         tables = {
             n: pd.read_parquet(root / "data" / "raw" / f"{n}.parquet") for n in ctx.domain.TABLES
         }
@@ -85,7 +85,7 @@ def serve_into(root: Path, log_name: str, records: list[dict], labels: bool = Tr
 
 
 def run_monitor(root: Path, log: Path) -> dict:
-    ctx = StageContext.load(root)
+    ctx = Project.load(root)
     config = load_monitor_config(ctx.paths.configs / "monitoring.yaml")
     return monitor(ctx, config, log, None)
 
@@ -196,7 +196,7 @@ def test_bad_input_gives_clear_messages(project, tmp_path):
     with pytest.raises(DataError, match="no prediction log"):
         run_monitor(project, tmp_path / "missing.db")
     empty = tmp_path / "empty.db"
-    from mlpipe.predictionlog import connect
+    from mlpipe.serving.predictionlog import connect
 
     connect(empty).close()
     with pytest.raises(DataError, match="no predictions in the window"):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlpipe.io import file_md5
-from mlpipe.lineage import dvc_lock_hashes
+from mlpipe.core.io import file_md5
+from mlpipe.core.lineage import dvc_lock_hashes
 from tests.helpers import make_project, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("flow")]

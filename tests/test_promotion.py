@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlpipe.promotion import review
-from mlpipe.service import CanaryLimits, PromotionCriteria
+from mlpipe.release.review import review
+from mlpipe.serving.service import CanaryLimits, PromotionCriteria
 
 CRITERIA = PromotionCriteria(
     min_compared=100,

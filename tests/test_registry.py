@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe.errors import GateFailed
-from mlpipe.io import file_sha256, read_json
-from mlpipe.lifecycle import promote, rollback
-from mlpipe.lineage import dvc_lock_hashes
-from mlpipe.paths import ProjectPaths
-from mlpipe.registry import CHALLENGER, CHAMPION, Registry, RegistryError
-from mlpipe.stages import run_stage
+from mlpipe.core.errors import GateFailed
+from mlpipe.core.io import file_sha256, read_json
+from mlpipe.core.lineage import dvc_lock_hashes
+from mlpipe.core.paths import ProjectPaths
+from mlpipe.core.registry import CHALLENGER, CHAMPION, Registry, RegistryError
+from mlpipe.release.aliases import promote, rollback
+from tasks import run_step
 from tests.helpers import InvertOnSlice, make_project, replace_model, run_cli, run_pipeline, train
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("registry")]
@@ -54,8 +54,8 @@ def project(tmp_path_factory) -> Path:
     root = make_project(tmp_path_factory.mktemp("registry") / "project")
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     run_pipeline(root)
-    run_stage(["gate"], root)
-    run_stage(["register"], root)
+    run_step(["gate"], root)
+    run_step(["register"], root)
     return root
 
 
@@ -96,7 +96,7 @@ def test_first_model_becomes_champion_with_complete_lineage(project):
 
 
 def test_the_same_model_is_not_registered_twice(project):
-    result = run_stage(["register"], project)
+    result = run_step(["register"], project)
     assert result == {"version": "1", "new": False, "alias": None}
     assert len(registry(project).versions()) == 1
 
@@ -118,10 +118,10 @@ def test_gate_rejects_and_nothing_changes(project, broken, failing_check):
     before = ([str(v.version) for v in reg.versions()], reg.aliases(), len(reg.history()))
     replace_model(project, broken(project))
     with pytest.raises(GateFailed) as failure:
-        run_stage(["gate"], project)
+        run_step(["gate"], project)
     assert failing_check in str(failure.value)
     with pytest.raises(GateFailed, match="failed the quality gate"):
-        run_stage(["register"], project)
+        run_step(["register"], project)
     after = ([str(v.version) for v in reg.versions()], reg.aliases(), len(reg.history()))
     assert after == before
     assert read_json(project / "reports" / "gate" / "verdict.json")["passed"] is False
@@ -130,8 +130,8 @@ def test_gate_rejects_and_nothing_changes(project, broken, failing_check):
 def test_forced_registration_records_its_reason(project):
     replace_model(project, train(project, max_iter=1, learning_rate=0.01, max_leaf_nodes=2))
     with pytest.raises(GateFailed):
-        run_stage(["gate"], project)
-    result = run_stage(["register", "incident 42: need the old features back"], project)
+        run_step(["gate"], project)
+    result = run_step(["register", "incident 42: need the old features back"], project)
     assert result["new"] and result["alias"] == CHALLENGER
     version = registry(project).version(result["version"])
     assert version.tags["gate.verdict"] == "failed"
@@ -141,8 +141,8 @@ def test_forced_registration_records_its_reason(project):
 def test_promote_rollback_round_trip_with_audit(project):
     reg = registry(project)
     replace_model(project, train(project, random_state=7))  # same quality, new bytes
-    run_stage(["gate"], project)
-    third = run_stage(["register"], project)
+    run_step(["gate"], project)
+    third = run_step(["register"], project)
     assert third == {"version": "3", "new": True, "alias": CHALLENGER}
 
     promote(reg)
@@ -224,7 +224,7 @@ def test_racing_registrations_keep_aliases_consistent(project, tmp_path, monkeyp
     replace_model(second, train(second, random_state=11))
 
     for root in (first, second):
-        run_stage(["gate"], root)
+        run_step(["gate"], root)
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     procs = [
         subprocess.Popen(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe.io import file_md5
+from mlpipe.core.io import file_md5
 from tests.helpers import (
     BIN,
     free_port,

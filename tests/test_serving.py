@@ -20,11 +20,11 @@ import pytest
 import yaml
 
 from flights import SERVING_FIELDS
-from mlpipe.lifecycle import rollback
-from mlpipe.paths import ProjectPaths
-from mlpipe.registry import CHALLENGER, CHAMPION, Registry
-from mlpipe.stages import run_stage
-from mlpipe.tracking import tracking_settings
+from mlpipe.core.paths import ProjectPaths
+from mlpipe.core.registry import CHALLENGER, CHAMPION, Registry
+from mlpipe.core.tracking import tracking_settings
+from mlpipe.release.aliases import rollback
+from tasks import run_step
 from tests.helpers import (
     free_port,
     make_project,
@@ -69,11 +69,11 @@ def project(tmp_path_factory) -> Path:
     root = make_project(tmp_path_factory.mktemp("serving") / "project")
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     run_pipeline(root)
-    run_stage(["gate"], root)
-    run_stage(["register"], root)
+    run_step(["gate"], root)
+    run_step(["register"], root)
     replace_model(root, train(root, random_state=5))
-    run_stage(["gate"], root)
-    assert run_stage(["register"], root)["alias"] == CHALLENGER
+    run_step(["gate"], root)
+    assert run_step(["register"], root)["alias"] == CHALLENGER
     set_serving(
         root,
         mode="shadow",
@@ -312,7 +312,7 @@ def test_canary_splits_traffic_stickily(service, project):
 def test_a_rollback_is_picked_up_without_restart(service, project):
     client, process = service
     registry = Registry(ProjectPaths(project))
-    from mlpipe.lifecycle import promote
+    from mlpipe.release.aliases import promote
 
     promote(registry, "2")
     wait_for(lambda: served_by(client, "2"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlpipe.config import load_params, set_section_values
-from mlpipe.errors import ConfigError
+from mlpipe.core.errors import ConfigError
+from mlpipe.core.params import load_params, set_section_values
 from tests.helpers import make_project, run_cli, run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("tuning")]

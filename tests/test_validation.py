@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from flights import Options, features, prepare
-from mlpipe.validation import load_suite, validate_tables
+from mlpipe.core.validation import load_suite, validate_tables
 from tasks.featurize import build_feature_table
 from tests.helpers import REPO
 

@@ -1,0 +1,374 @@
+"""mlpipe: the project's one command-line entry point.
+
+Heavy libraries (Prefect, DVC, MLflow, GX, scikit-learn) are imported inside the
+commands that use them, so `mlpipe --help` starts fast."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlpipe.core.errors import PipelineError
+
+app = typer.Typer(
+    name="mlpipe",
+    help="End-to-end ML pipeline: Prefect flows over the DVC DAG, tracked in MLflow.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def guarded(action: Callable[[], Any]) -> Any:
+    """Run ``action``; a known failure becomes one clear message and a non-zero exit."""
+    try:
+        return action()
+    except PipelineError as error:
+        _fail(str(error), error.exit_code)
+    except ImportError as error:
+        _fail(f"{error}: is the environment installed? run `make install`")
+    except Exception as error:
+        from dvc.exceptions import DvcException
+
+        if isinstance(error, DvcException):
+            _fail(f"DVC: {error}")
+        raise
+
+
+@app.command()
+def run(
+    force: Annotated[bool, typer.Option(help="Re-run stages that have not changed.")] = False,
+    register: Annotated[
+        bool, typer.Option(help="Gate and register the candidate after evaluate.")
+    ] = True,
+    root: Annotated[
+        Path | None, typer.Option(help="Project folder (default: found from here).")
+    ] = None,
+) -> None:
+    """Run the training pipeline (every stage of dvc.yaml) as a Prefect flow."""
+
+    def action() -> None:
+        from mlpipe.core.project import Project
+
+        paths = Project.load(root).paths  # every setting checked before any work
+        from flows.summary import print_summary
+        from flows.training import training
+        from mlpipe.core.tracking import tracking_settings
+
+        start = time.perf_counter()
+        outcomes = training(root=str(paths.root), force=force, register=register)
+        settings = tracking_settings(paths)
+        print_summary(
+            outcomes,
+            time.perf_counter() - start,
+            [
+                f"Reports: {paths.reports} (validation/*.html, plots/*.png, metrics.json)",
+                f"MLflow UI: mlflow ui --backend-store-uri {settings.tracking_uri}",
+                "Prefect UI: prefect server start, then PREFECT_API_URL=http://127.0.0.1:4200/api",
+            ],
+        )
+
+    guarded(action)
+
+
+@app.command(context_settings={"allow_extra_args": True})
+def stage(
+    name: Annotated[str, typer.Argument(help="Step module in tasks/ (ingest, validate, ...).")],
+    args: Annotated[list[str] | None, typer.Argument(help="Stage arguments.")] = None,
+) -> None:
+    """Run one step of tasks/ in this process (the command of each stage in dvc.yaml)."""
+    from tasks import run_step
+
+    def action() -> None:
+        import resource
+
+        start = time.perf_counter()
+        run_step([name, *(args or [])])
+        seconds = time.perf_counter() - start
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        label = " ".join([name, *(args or [])])
+        typer.echo(f"stage {label} done in {seconds:.1f} s, peak memory {peak_mb:.0f} MB")
+
+    guarded(action)
+
+
+def _reason(force: bool, reason: str | None) -> str | None:
+    if force and not (reason and reason.strip()):
+        _fail("--force needs --reason '...': forced changes are recorded with their reason", 2)
+    return reason.strip() if force and reason else None
+
+
+ForceOption = Annotated[bool, typer.Option(help="Override the gate check (needs --reason).")]
+ReasonOption = Annotated[str | None, typer.Option(help="Why: recorded in the registry.")]
+
+
+@app.command()
+def gate() -> None:
+    """Judge the current candidate against configs/gate.yaml (exit 1 if it fails)."""
+    from tasks import run_step
+
+    def action() -> None:
+        result = run_step(["gate"])
+        typer.echo(f"gate passed: {result['checks']} checks; {result['note']}")
+
+    guarded(action)
+
+
+@app.command()
+def register(force: ForceOption = False, reason: ReasonOption = None) -> None:
+    """Gate the current pipeline outputs, then register the model with its lineage."""
+    from mlpipe.core.errors import GateFailed
+    from tasks import run_step
+
+    forced = _reason(force, reason)
+
+    def action() -> None:
+        start = time.perf_counter()
+        try:
+            run_step(["gate"])
+        except GateFailed as failure:
+            if not forced:
+                raise
+            typer.secho(f"{failure}\nregistering anyway: {forced}", fg="yellow", err=True)
+        result = run_step(["register", *([forced] if forced else [])])
+        seconds = time.perf_counter() - start
+        if result["new"]:
+            typer.echo(
+                f"registered version {result['version']} as {result['alias']} ({seconds:.1f} s)"
+            )
+        else:
+            typer.echo(f"already registered as version {result['version']}: nothing to do")
+
+    guarded(action)
+
+
+def _registry() -> Any:
+    from mlpipe.core.paths import ProjectPaths
+    from mlpipe.core.registry import Registry
+
+    return Registry(ProjectPaths.discover(), must_exist=True)
+
+
+@app.command()
+def promote(
+    version: Annotated[
+        str | None, typer.Option(help="Version to promote (default: the challenger).")
+    ] = None,
+    force: ForceOption = False,
+    reason: ReasonOption = None,
+) -> None:
+    """Make the challenger (or --version) the champion, after re-checking its gate verdict."""
+    forced = _reason(force, reason)
+
+    def action() -> None:
+        from mlpipe.release.aliases import promote as promote_version
+
+        event = promote_version(_registry(), version, forced)
+        typer.echo(f"champion: v{event.from_version} -> v{event.to_version}")
+
+    guarded(action)
+
+
+@app.command()
+def rollback(
+    to: Annotated[
+        str | None, typer.Option(help="Version to roll back to (default: the previous champion).")
+    ] = None,
+    force: ForceOption = False,
+    reason: ReasonOption = None,
+) -> None:
+    """Move the champion back to the previous champion (or --to VERSION), without retraining."""
+    forced = _reason(force, reason)
+
+    def action() -> None:
+        from mlpipe.release.aliases import rollback as rollback_version
+
+        event = rollback_version(_registry(), to, forced, why=reason or "")
+        typer.echo(f"champion: v{event.from_version} -> v{event.to_version} (rolled back)")
+
+    guarded(action)
+
+
+@app.command()
+def models() -> None:
+    """List registered versions: aliases, test ROC AUC, age, gate verdict."""
+
+    def action() -> None:
+        from flows.summary import print_models
+
+        print_models(_registry())
+
+    guarded(action)
+
+
+@app.command()
+def history(
+    at: Annotated[
+        str | None, typer.Option(help="ISO time: which version was champion then.")
+    ] = None,
+) -> None:
+    """The audit history of alias moves (who, when, from, to, why)."""
+
+    def action() -> None:
+        from flows.summary import print_history
+
+        print_history(_registry(), at)
+
+    guarded(action)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Bind address (default from configs/serving.yaml: 127.0.0.1)."),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Serve the champion over HTTP, with the challenger in shadow or canary mode."""
+
+    def action() -> None:
+        from mlpipe.core.paths import ProjectPaths
+        from mlpipe.serving.service import serve as run_service
+
+        run_service(ProjectPaths.discover().root, host, port)
+
+    guarded(action)
+
+
+@app.command()
+def replay(
+    url: Annotated[str, typer.Option(help="The running service.")] = "http://127.0.0.1:8000",
+    window: Annotated[
+        str | None,
+        typer.Option(help="FIRST..LAST time values to replay (default: the holdout window)."),
+    ] = None,
+    months: Annotated[
+        str | None, typer.Option(hidden=True, help="Deprecated: use --window.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+    batch: Annotated[int, typer.Option(help="Records per request.")] = 50,
+    labels: Annotated[bool, typer.Option(help="Post the labels afterwards.")] = True,
+) -> None:
+    """Feed a time window (default: the holdout) through the service, then post its labels."""
+
+    def action() -> None:
+        import os
+
+        from rich.progress import Progress
+
+        from mlpipe.core.project import Project
+        from tasks.replay import parse_window
+        from tasks.replay import replay as run_replay
+
+        if months:
+            typer.secho("--months is deprecated: use --window FIRST..LAST", fg="yellow", err=True)
+        chosen = parse_window(window or (months.replace("-", "..") if months else None))
+        project = Project.load()
+        with Progress() as progress:
+            task = progress.add_task("replaying", total=limit)
+            result = run_replay(
+                project,
+                url,
+                chosen,
+                limit,
+                batch,
+                labels,
+                os.environ.get(project.configs.serving.api_key_env),
+                lambda n: progress.advance(task, n),
+            )
+        typer.echo(
+            f"sent {result['records']} records ({result['failed_requests']} failed "
+            f"requests), posted {result['labels']} labels"
+        )
+
+    guarded(action)
+
+
+@app.command()
+def review(
+    window_hours: Annotated[
+        float | None, typer.Option(help="Only the last N hours of the prediction log.")
+    ] = None,
+) -> None:
+    """Run the promotion flow: promote, reject or roll back the challenger from the log."""
+
+    def action() -> None:
+        from flows.promotion import promotion
+        from mlpipe.core.paths import ProjectPaths
+
+        result = promotion(root=str(ProjectPaths.discover().root), window_hours=window_hours)
+        typer.echo(f"{result['decision']}: {result['outcome']}")
+        for reason in result["reasons"]:
+            typer.echo(f"  - {reason}")
+
+    guarded(action)
+
+
+@app.command()
+def monitor(
+    window_hours: Annotated[
+        float | None, typer.Option(help="Only the last N hours of the prediction log.")
+    ] = None,
+) -> None:
+    """Run the monitoring flow once: drift, invariants, skew, quality, stability,
+    performance, dependencies, staleness (exit 1 on a breach)."""
+
+    def action() -> None:
+        from flows.monitoring import monitoring
+        from mlpipe.core.paths import ProjectPaths
+
+        result = monitoring(root=str(ProjectPaths.discover().root), window_hours=window_hours)
+        typer.echo(
+            f"monitoring ok: {len(result['checks'])} checks, no breach "
+            f"(report: reports/monitoring/report.html)"
+        )
+
+    guarded(action)
+
+
+@app.command()
+def tune(
+    workers: Annotated[int, typer.Option(help="Local Dask worker processes.")] = 2,
+    address: Annotated[
+        str | None, typer.Option(help="An existing Dask scheduler (tcp://host:8786) instead.")
+    ] = None,
+    apply: Annotated[bool, typer.Option(help="Write the best values into params.yaml.")] = False,
+) -> None:
+    """Search the hyperparameter space of params.yaml on Dask; log every trial to MLflow."""
+
+    def action() -> None:
+        from flows.tuning import tuning
+        from mlpipe.core.params import set_section_values
+        from mlpipe.core.paths import ProjectPaths
+
+        paths = ProjectPaths.discover()
+        result = tuning(root=str(paths.root), workers=workers, address=address)
+        best = result["best"]
+        typer.echo(
+            f"{len(result['trials'])} trials in {result['wall_seconds']} s; best "
+            f"valid ROC AUC {best['valid_roc_auc']} with {best['params']}"
+        )
+        if apply:
+            set_section_values(paths.params, "model", best["params"])
+            typer.echo("params.yaml updated: `mlpipe run` retrains with these values")
+
+    guarded(action)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(prog_name="mlpipe")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

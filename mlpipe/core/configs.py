@@ -1,0 +1,186 @@
+"""The files of configs/ as typed models: one schema per file, validated when a project
+loads (mlpipe.core.project), so a bad threshold or a column that does not exist fails
+before any work, with its key named. Thresholds live in the YAML files, never in code."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from mlpipe.core.settings import StrictModel
+
+# the metrics every summary, report and model card shows
+HEADLINE = ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1")
+
+# direction of each metric the gate and monitoring may name
+HIGHER_IS_BETTER = {
+    "roc_auc": True,
+    "pr_auc": True,
+    "accuracy": True,
+    "f1": True,
+    "precision": True,
+    "recall": True,
+    "log_loss": False,
+    "brier": False,
+}
+
+
+class _Metric(StrictModel):
+    metric: str = "roc_auc"
+
+    @model_validator(mode="after")
+    def _known_metric(self) -> _Metric:
+        if self.metric not in HIGHER_IS_BETTER:
+            raise ValueError(f"unknown metric {self.metric!r}; known: {sorted(HIGHER_IS_BETTER)}")
+        return self
+
+
+# --- configs/gate.yaml ----------------------------------------------------------------
+
+
+class BaselineRule(_Metric):
+    min_margin: float = 0.0
+
+
+class ChampionRule(_Metric):
+    tolerance: float = Field(0.0, ge=0)
+
+
+class SliceRule(_Metric):
+    floor: float
+
+
+class InclusionRule(_Metric):
+    groups: list[str] = Field(default_factory=list)
+    max_gap: float = Field(gt=0)
+
+
+class GateConfig(StrictModel):
+    floors: dict[str, float] = Field(default_factory=dict)
+    baseline: BaselineRule
+    champion: ChampionRule
+    slices: SliceRule
+    inclusion: InclusionRule
+    max_nonfinite_predictions: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _known_floors(self) -> GateConfig:
+        unknown = sorted(set(self.floors) - set(HIGHER_IS_BETTER))
+        if unknown:
+            raise ValueError(
+                f"floors: unknown metrics {unknown}; known: {sorted(HIGHER_IS_BETTER)}"
+            )
+        return self
+
+    def metrics(self) -> set[str]:
+        return {
+            *self.floors,
+            self.baseline.metric,
+            self.champion.metric,
+            self.slices.metric,
+            self.inclusion.metric,
+        }
+
+
+# --- configs/monitoring.yaml ----------------------------------------------------------
+
+
+class DriftRules(StrictModel):
+    feature_threshold: float = 0.1
+    max_drifted_share: float = 0.3
+    prediction_threshold: float = 0.1
+
+
+class InvariantRules(StrictModel):
+    max_failed_expectations: int = 0
+
+
+class SkewRules(StrictModel):
+    max_mismatch_rate: float = 0.0
+    tolerance: float = 1e-9
+
+
+class QualityRules(StrictModel):
+    min_labelled: int = 100
+    max_drop_vs_offline: float = 0.05
+    slices: list[str] = Field(default_factory=list)
+    min_slice_size: int = 100
+    slice_floor: float = 0.5
+
+
+class StabilityRules(StrictModel):
+    max_nonfinite_predictions: int = 0
+    max_infinite_features: int = 0
+
+
+class PerformanceRules(StrictModel):
+    max_p99_latency_ms: float = 250
+    max_regression: float = 1.5
+
+
+class DependencyRules(StrictModel):
+    alert_on_change: bool = True
+
+
+class AlertRules(StrictModel):
+    file: str = "reports/monitoring/alerts.jsonl"
+    webhook_url: str | None = None
+    fail_flow: bool = True
+    retrain: bool = False
+
+
+class MonitorConfig(StrictModel):
+    window_hours: float | None = None
+    reference_rows: int = 20000
+    drift: DriftRules = DriftRules()
+    invariants: InvariantRules = InvariantRules()
+    skew: SkewRules = SkewRules()
+    quality: QualityRules = QualityRules()
+    stability: StabilityRules = StabilityRules()
+    performance: PerformanceRules = PerformanceRules()
+    dependencies: DependencyRules = DependencyRules()
+    alerts: AlertRules = AlertRules()
+
+
+# --- configs/serving.yaml -------------------------------------------------------------
+
+
+class PromotionCriteria(StrictModel):
+    min_compared: int = 200
+    min_agreement: float = 0.8
+    max_error_rate: float = 0.01
+    max_p99_latency_ms: float = 100
+    min_labelled: int = 100
+    max_quality_drop: float = 0.01
+
+
+class CanaryLimits(StrictModel):
+    max_error_rate: float = 0.05
+    max_p99_latency_ms: float = 250
+
+
+class ServingSettings(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    mode: str = Field("shadow", pattern="^(off|shadow|canary)$")
+    canary_fraction: float = Field(0.1, ge=0, le=1)
+    reload_seconds: float = Field(5, gt=0)
+    challenger_timeout_seconds: float = Field(1.0, gt=0)
+    max_records: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(2_000_000, ge=1000)
+    api_key_env: str = "MLPIPE_API_KEY"
+    log_path: str = "data/serving/predictions.db"
+    promotion: PromotionCriteria = PromotionCriteria()
+    canary_limits: CanaryLimits = CanaryLimits()
+
+
+# --- configs/tracking.yaml and configs/registry.yaml ----------------------------------
+
+
+class TrackingConfig(StrictModel):
+    tracking_uri: str = "sqlite:///mlflow.db"
+    artifact_location: str = "mlartifacts"
+    experiment: str = "default"
+
+
+class RegistryConfig(StrictModel):
+    model_name: str = "model"

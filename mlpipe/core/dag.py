@@ -1,0 +1,119 @@
+"""The pipeline DAG as DVC sees it (dvc.yaml), and a way to run one stage of it in this
+process with DVC's own change detection and bookkeeping.
+
+The Prefect flow uses this instead of a copy of the stage list: stage order, commands
+and retry settings all come from dvc.yaml, and every stage it runs is committed to
+dvc.lock exactly as ``dvc repro`` would, so a later ``dvc repro`` has nothing to do."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+from collections.abc import Callable, Iterator
+from contextlib import chdir, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlpipe.core.errors import PipelineError
+
+IN_PROCESS_PREFIX = ("mlpipe", "stage")
+
+StageRunner = Callable[[list[str]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    cmd: str
+    retries: int = 0
+    retry_delay_seconds: float = 0
+
+    @property
+    def in_process_args(self) -> list[str] | None:
+        """Arguments after ``mlpipe stage`` when the command is ours, else None."""
+        argv = shlex.split(self.cmd)
+        if tuple(argv[:2]) == IN_PROCESS_PREFIX and len(argv) > 2:
+            return argv[2:]
+        return None
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    ran: bool
+    seconds: float
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def _cmd(stage: Any) -> str:
+    return stage.cmd if isinstance(stage.cmd, str) else " && ".join(stage.cmd)
+
+
+def plan(root: Path) -> list[StageSpec]:
+    """Every stage of dvc.yaml, dependencies first (the order ``dvc repro`` uses)."""
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import get_active_graph, plan_repro
+
+    with chdir(root), quiet_dvc(), Repo(str(root)) as repo:
+        stages = plan_repro(get_active_graph(repo.index.graph))
+        return [
+            StageSpec(
+                name=stage.addressing,
+                cmd=_cmd(stage),
+                retries=int((stage.meta or {}).get("retries", 0)),
+                retry_delay_seconds=float((stage.meta or {}).get("retry_delay_seconds", 0)),
+            )
+            for stage in stages
+            if stage.cmd
+        ]
+
+
+def reproduce(root: Path, name: str, runner: StageRunner, force: bool = False) -> StageOutcome:
+    """``dvc repro --single-item NAME``, running our own stage commands in this process.
+
+    Unchanged stages are skipped; a stage that ran is saved to the DVC cache and
+    dvc.lock. A command that is not ``mlpipe stage ...`` runs the way DVC runs it."""
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import _reproduce_stage
+
+    outcome = StageOutcome(name, ran=False, seconds=0.0)
+
+    def run_in_process(stage: Any, upstream: Any = None, force: bool = False, **kwargs: Any):
+        args = StageSpec(stage.addressing, _cmd(stage)).in_process_args
+        if args is None:
+            return _reproduce_stage(stage, upstream=upstream, force=force, **kwargs)
+        if not force and not stage.changed(upstream=upstream):
+            return None
+        start = time.perf_counter()
+        outcome.result = runner(args) or {}
+        outcome.seconds = time.perf_counter() - start
+        stage.save()
+        stage.commit()
+        stage.dump(update_pipeline=False)
+        outcome.ran = True
+        return stage
+
+    from dvc.exceptions import ReproductionError
+
+    try:
+        with chdir(root), quiet_dvc(), Repo(str(root)) as repo:
+            repo.reproduce(name, single_item=True, force=force, repro_fn=run_in_process)
+    except ReproductionError as error:
+        if isinstance(error.__cause__, PipelineError):
+            raise error.__cause__ from None
+        raise
+    return outcome
+
+
+@contextmanager
+def quiet_dvc() -> Iterator[None]:
+    """DVC's per-stage chatter ("Updating lock file", git hints) at warning level only."""
+    logger = logging.getLogger("dvc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

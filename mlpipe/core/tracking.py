@@ -1,0 +1,152 @@
+"""Thin adapter over MLflow (with mlpipe.core.registry, the only modules that import it):
+one training run with params, metrics, plots, dataset
+inputs, lineage tags and the model (signature, input example, explicit requirements)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mlpipe.core.configs import TrackingConfig
+from mlpipe.core.paths import ProjectPaths
+from mlpipe.core.settings import load_settings
+
+MODEL_REQUIREMENTS = ("scikit-learn", "numpy", "pandas", "scipy", "joblib")
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    tracking_uri: str
+    artifact_location: str
+    experiment: str
+
+
+def tracking_settings(paths: ProjectPaths) -> TrackingSettings:
+    config = load_settings(TrackingConfig, paths.configs / "tracking.yaml")
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or config.tracking_uri
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        uri = prefix + str(paths.root / uri[len(prefix) :])
+    artifacts = Path(config.artifact_location)
+    if not artifacts.is_absolute():
+        artifacts = paths.root / artifacts
+    return TrackingSettings(uri, artifacts.as_uri(), config.experiment)
+
+
+def use_experiment(settings: TrackingSettings) -> str:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    experiment = mlflow.get_experiment_by_name(settings.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    return mlflow.create_experiment(
+        settings.experiment, artifact_location=settings.artifact_location
+    )
+
+
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """Nested dicts as dotted keys (MLflow params and metrics are flat)."""
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, inner in value.items():
+            flat.update(flatten(f"{prefix}.{key}" if prefix else str(key), inner))
+        return flat
+    return {prefix: value}
+
+
+def pip_requirements() -> list[str]:
+    """Pinned from the running environment: inferring them costs MLflow seconds."""
+    return [f"{name}=={importlib.metadata.version(name)}" for name in MODEL_REQUIREMENTS]
+
+
+@dataclass
+class TrainingRun:
+    """Everything one training run records."""
+
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    artifacts: list[Path]
+    datasets: dict[str, tuple[pd.DataFrame, str, str]] = field(default_factory=dict)
+    model: Any = None
+    input_example: pd.DataFrame | None = None
+    model_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    run_id: str
+    model_uri: str | None
+
+
+def log_training_run(settings: TrackingSettings, run: TrainingRun, run_name: str) -> LoggedRun:
+    """Log ``run`` as one MLflow run; returns its id and the logged model's URI."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    experiment_id = use_experiment(settings)
+    with (
+        warnings.catch_warnings(),
+        mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active,
+    ):
+        warnings.simplefilter("ignore", UserWarning)
+        mlflow.log_params({k: str(v)[:500] for k, v in run.params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in run.metrics.items() if v is not None})
+        mlflow.set_tags(run.tags)
+        for context, (frame, source, digest) in run.datasets.items():
+            dataset = mlflow.data.from_pandas(frame, source=source, name=context, digest=digest)
+            mlflow.log_input(dataset, context=context)
+        for path in run.artifacts:
+            mlflow.log_artifact(str(path), artifact_path=path.parent.name)
+        if run.model_info:
+            mlflow.log_text(yaml.safe_dump(run.model_info, sort_keys=True), "model_info.yaml")
+        model_uri = None
+        if run.model is not None and run.input_example is not None:
+            proba = run.model.predict_proba(run.input_example)[:, 1]
+            info = mlflow.sklearn.log_model(
+                sk_model=run.model,
+                name="model",
+                signature=infer_signature(run.input_example, proba),
+                input_example=run.input_example,
+                pip_requirements=pip_requirements(),
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            )
+            model_uri = info.model_uri
+        return LoggedRun(active.info.run_id, model_uri)
+
+
+def load_model(uri: str) -> Any:
+    """A logged or registered scikit-learn model, by MLflow URI."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(uri)
+
+
+def log_metrics_run(
+    settings: TrackingSettings,
+    experiment: str,
+    run_name: str,
+    metrics: dict[str, float],
+    params: dict[str, Any] | None = None,
+) -> str:
+    """A small run of metrics (monitoring, tuning summaries) in its own experiment."""
+    import mlflow
+
+    experiment_id = use_experiment(
+        TrackingSettings(settings.tracking_uri, settings.artifact_location, experiment)
+    )
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        if params:
+            mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+    return run.info.run_id

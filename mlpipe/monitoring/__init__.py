@@ -1,0 +1,1 @@
+"""Monitoring phase: checks over served predictions, drift (Evidently), reports."""

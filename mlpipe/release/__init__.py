@@ -1,0 +1,1 @@
+"""Release phase: the quality gate, registration lineage and card, aliases, promotion review."""

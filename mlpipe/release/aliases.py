@@ -1,0 +1,108 @@
+"""Every alias move, in one place: first registration, challenger, promote, reject, roll
+back. No retraining, seconds; each move is audited in the registry (AuditEvent)."""
+
+from __future__ import annotations
+
+from mlpipe.core.registry import (
+    CHALLENGER,
+    CHAMPION,
+    AuditEvent,
+    Registry,
+    RegistryError,
+    VersionInfo,
+)
+
+ROLLED_BACK_TAG = "rolled_back"
+
+
+def _require_passed(version: VersionInfo, force_reason: str | None) -> None:
+    if not version.passed_gate and not force_reason:
+        raise RegistryError(
+            f"version {version.version} never passed the quality gate "
+            f"(verdict: {version.gate_verdict}); use --force --reason '...' to override"
+        )
+
+
+def on_registration(registry: Registry, version: str, force_reason: str | None) -> str:
+    """A new version becomes champion if there is none, else challenger. Call inside
+    ``registry.lock()``; returns the alias given."""
+    why = force_reason or "passed the quality gate"
+    if registry.alias(CHAMPION) is None:
+        registry.move_alias(CHAMPION, version, "register (first model)", why)
+        return CHAMPION
+    registry.move_alias(CHALLENGER, version, "register", why)
+    return CHALLENGER
+
+
+def promote(
+    registry: Registry, version: str | None = None, force_reason: str | None = None
+) -> AuditEvent:
+    """Make ``version`` (default: the challenger) the champion, after re-checking its gate."""
+    with registry.lock():
+        target = registry.version(version) if version else registry.alias(CHALLENGER)
+        if target is None:
+            raise RegistryError(f"{registry.name} has no challenger to promote")
+        _require_passed(target, force_reason)
+        current = registry.alias(CHAMPION)
+        if current is not None and current.version == target.version:
+            raise RegistryError(f"version {target.version} is already the champion")
+        why = force_reason or "challenger passed its gate"
+        event = registry.move_alias(CHAMPION, target.version, "promote", why)
+        challenger = registry.alias(CHALLENGER)
+        if challenger is not None and challenger.version == target.version:
+            registry.move_alias(CHALLENGER, None, "promote", f"v{target.version} is champion now")
+        return event
+
+
+def retire_challenger(registry: Registry, version: str, action: str, why: str) -> bool:
+    """Remove the challenger alias from ``version`` (a rejected review, a canary rolled
+    back); False when the challenger changed meanwhile."""
+    with registry.lock():
+        current = registry.alias(CHALLENGER)
+        if current is None or current.version != version:
+            return False
+        registry.move_alias(CHALLENGER, None, action, why)
+        return True
+
+
+def _previous_champion(registry: Registry, current: str) -> str | None:
+    """The latest earlier champion that was not itself rolled back."""
+    timeline = [
+        e.to_version for e in registry.history() if e.alias == CHAMPION and e.to_version is not None
+    ]
+    for version in reversed(timeline):
+        if version == current:
+            continue
+        if registry.version(version).tags.get(ROLLED_BACK_TAG) != "true":
+            return version
+    return None
+
+
+def rollback(
+    registry: Registry, to: str | None = None, force_reason: str | None = None, why: str = ""
+) -> AuditEvent:
+    """Move ``champion`` back to the previous champion, or to version ``to``.
+
+    A plain rollback marks the version it leaves as rolled back, so a later rollback
+    never returns to it; ``to`` is an explicit choice and marks nothing."""
+    with registry.lock():
+        current = registry.alias(CHAMPION)
+        if current is None:
+            raise RegistryError(f"{registry.name} has no champion to roll back")
+        stepping_back = to is None
+        if to is None:
+            to = _previous_champion(registry, current.version)
+            if to is None:
+                raise RegistryError(
+                    f"no earlier champion to roll back to (v{current.version} is the only one)"
+                )
+        target = registry.version(to)
+        if target.version == current.version:
+            raise RegistryError(f"version {target.version} is already the champion")
+        _require_passed(target, force_reason)
+        if stepping_back:
+            registry.set_tag(current.version, ROLLED_BACK_TAG, "true")
+        registry.set_tag(target.version, ROLLED_BACK_TAG, "false")
+        return registry.move_alias(
+            CHAMPION, target.version, "rollback", force_reason or why or "rollback"
+        )

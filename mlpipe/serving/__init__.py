@@ -1,0 +1,1 @@
+"""Serving phase: the prediction service, its request contract and prediction log."""

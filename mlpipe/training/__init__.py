@@ -1,0 +1,1 @@
+"""Training phase: feature tables, fitting, evaluation, the staleness study, tuning."""
