@@ -18,29 +18,17 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from mlpipe.core.dag import plan, reproduce
 from mlpipe.core.io import file_sha256, read_json, write_json
-from mlpipe.core.params import ModelParams
+from mlpipe.core.dag import plan, reproduce
+from mlpipe.core.io import file_sha256, read_json, write_json
 from tasks import run_step
-from tasks.train import build_model, fit
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-
-# Small but real: 4% of the flights (about 13k rows) and a quicker model.
-SAMPLE_OVERRIDES = {
-    "ingest": {"sample_fraction": 0.04, "seed": 42},
-    "model": {"max_iter": 40},
-    "evaluate": {"importance_sample": 500, "importance_repeats": 2, "min_slice_size": 300},
-}
-
-# Gate thresholds a 4% sample can meet; the shipped configs/gate.yaml is for the full data.
-SAMPLE_GATE = {
-    "floors": {"roc_auc": 0.53, "log_loss": 0.7},
-    "baseline": {"metric": "roc_auc", "min_margin": 0.0},
-    "champion": {"metric": "roc_auc", "tolerance": 0.01},
-    "slices": {"metric": "roc_auc", "floor": 0.5},
-    "inclusion": {"groups": ["origin"], "metric": "roc_auc", "max_gap": 0.3},
-    "max_nonfinite_predictions": 0,
-}
+TOY = Path(__file__).resolve().parent / "toydomain"
+# the example package at the root (whatever it is called), left out of library projects
+EXAMPLE = yaml.safe_load((REPO / "params.yaml").read_text())["domain"]["package"]
+# what a project's own problem brings: never copied from the root into a toy project
+PROBLEM_FILES = ("params.yaml", "configs/expectations/", f"{EXAMPLE}/", "tests/", "benchmarks/")
 
 
 def tracked_files(root: Path) -> list[Path]:
@@ -72,22 +60,40 @@ def update_params(root: Path, overrides: dict) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def copy_tree(source: Path, dest: Path, skip: tuple[str, ...] = ()) -> None:
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if path.is_dir() or "__pycache__" in relative.parts or str(relative).startswith(skip):
+            continue
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+
+
+def git_commit(root: Path, message: str = "test project") -> None:
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    if not (root / ".git").exists():
+        subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", message], cwd=root, check=True)
+
+
 def make_project(dest: Path, overrides: dict | None = None, commit: bool = True) -> Path:
-    """Copy the project's own files (no outputs, no stores) into ``dest`` as a git repo."""
+    """A throw-away project on the toy domain (tests/toydomain): the framework's files of
+    this repository (no example package, no outputs, no stores) plus the toy package, its
+    params.yaml, configs and expectation suites, as a git repository."""
     for relative in tracked_files(REPO):
-        if relative.name == "dvc.lock":
+        if str(relative).startswith(PROBLEM_FILES):
             continue
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / relative, target)
-    update_params(dest, SAMPLE_OVERRIDES if overrides is None else overrides)
-    if overrides is None:
-        (dest / "configs" / "gate.yaml").write_text(yaml.safe_dump(SAMPLE_GATE))
+    copy_tree(TOY, dest / "toydomain", skip=("project",))
+    copy_tree(TOY / "project", dest)
+    if overrides:
+        update_params(dest, overrides)
     if commit:
-        git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-        subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-        subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
-        subprocess.run([*git, "commit", "-qm", "test project"], cwd=dest, check=True)
+        git_commit(dest)
     return dest
 
 
@@ -189,10 +195,14 @@ class InvertOnSlice(ClassifierMixin, BaseEstimator):
         return self.predict_proba(frame).argmax(axis=1)
 
 
-def run_pipeline(root: Path) -> None:
-    """The DAG in this process, committed to dvc.lock (the flow without Prefect)."""
+def run_pipeline(root: Path, release: bool = False) -> None:
+    """The DAG in this process, committed to dvc.lock (the flow without Prefect); with
+    ``release``, the gate and registration after it."""
     for spec in plan(root):
         reproduce(root, spec.name, lambda args: run_step(args, root))
+    if release:
+        run_step(["gate"], root)
+        run_step(["register"], root)
 
 
 def replace_model(root: Path, model) -> None:
@@ -205,15 +215,16 @@ def replace_model(root: Path, model) -> None:
 
 
 def train(root: Path, shuffle: bool = False, **model_params):
-    import pandas as pd
+    """The project's model spec fitted on its training window (optionally on shuffled
+    labels, or with other hyperparameters): a candidate made by hand."""
+    from mlpipe.core.project import Project
+    from mlpipe.training.fit import fit
 
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    table = pd.read_parquet(root / "data" / "features" / "features.parquet")
-    frame = table.loc[table["split"] == "train"].copy()
+    project = Project.load(root)
+    domain = project.domain
+    frame = project.feature_table("train").copy()
     if shuffle:
-        frame["late_arrival"] = np.random.default_rng(0).permutation(frame["late_arrival"])
-    from flights import features
-
-    kinds = features.kinds(params["features"])
-    spec = {**params["model"], **model_params}
-    return fit(build_model(kinds, ModelParams(**spec)), frame, params["features"], "late_arrival")
+        frame[domain.label] = np.random.default_rng(0).permutation(frame[domain.label])
+    params = domain.model.params(**{**project.model_params.model_dump(), **model_params})
+    kinds = domain.features.kinds(project.features)
+    return fit(domain.model.build(kinds, params), frame, project.features, domain.label)
