@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install run test lint format bench clean prefect-up prefect-down deploy
+.PHONY: help install run test lint format bench clean prefect-up prefect-down deploy git-repo
 
 help:
 	@echo "make run     install from uv.lock, then run the training pipeline (Prefect flow)"
@@ -18,10 +18,24 @@ help:
 	@echo "make clean   remove pipeline outputs and local stores (keeps .venv)"
 	@echo "make prefect-up / deploy / prefect-down   local Prefect server + worker, deployments"
 
-$(BIN)/.installed: pyproject.toml uv.lock
+# a project generated for another Python than uv.lock's has no lock: uv resolves one
+LOCK := $(wildcard uv.lock)
+
+$(BIN)/.installed: pyproject.toml $(LOCK)
+	@$(MAKE) --no-print-directory git-repo
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
-	$(PYTHON) -m uv sync --frozen
+	$(PYTHON) -m uv sync $(if $(LOCK),--frozen)
 	@touch $@
+
+# a new project (copier copy) becomes a git repository with a first commit: DVC and the
+# lineage of registered models need one
+git-repo:
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { \
+		git init -q && git add -A && \
+		{ git config user.email >/dev/null || git config user.email "mlpipe@localhost"; } && \
+		{ git config user.name >/dev/null || git config user.name "mlpipe"; } && \
+		git commit -qm "New project from the mlpipe template" && \
+		echo "git: initialised this project with a first commit"; }
 
 install: $(BIN)/.installed
 
@@ -35,7 +49,7 @@ format: install
 	ruff format . && ruff check --fix .
 
 test: install lint
-	pytest -n 2 --dist loadgroup
+	pytest -n 2 --dist loadgroup --junitxml=reports/tests/junit.xml
 
 bench: install
 	python benchmarks/pipeline.py

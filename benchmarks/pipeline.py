@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.helpers import make_project, project_env  # noqa: E402
+from tests.helpers import copy_repo, git_commit, project_env  # noqa: E402
 
 DIRECT = """
 import resource, sys, time
@@ -75,7 +75,8 @@ def main() -> None:
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mlpipe-bench-") as tmp:
-        root = make_project(Path(tmp) / "project", overrides={})
+        root = copy_repo(Path(tmp) / "project")
+        git_commit(root)
         from mlpipe.core.dag import plan
 
         specs = plan(root)

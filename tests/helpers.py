@@ -18,8 +18,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from mlpipe.core.dag import plan, reproduce
 from mlpipe.core.io import file_sha256, read_json, write_json
-from mlpipe.core.dag import plan, reproduce
-from mlpipe.core.io import file_sha256, read_json, write_json
 from tasks import run_step
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,16 +76,22 @@ def git_commit(root: Path, message: str = "test project") -> None:
     subprocess.run([*git, "commit", "-qm", message], cwd=root, check=True)
 
 
-def make_project(dest: Path, overrides: dict | None = None, commit: bool = True) -> Path:
-    """A throw-away project on the toy domain (tests/toydomain): the framework's files of
-    this repository (no example package, no outputs, no stores) plus the toy package, its
-    params.yaml, configs and expectation suites, as a git repository."""
+def copy_repo(dest: Path, skip: tuple[str, ...] = ("tests/", "benchmarks/")) -> Path:
+    """This repository's own files (no outputs, no stores) copied into ``dest``."""
     for relative in tracked_files(REPO):
-        if str(relative).startswith(PROBLEM_FILES):
+        if str(relative).startswith(skip):
             continue
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / relative, target)
+    return dest
+
+
+def make_project(dest: Path, overrides: dict | None = None, commit: bool = True) -> Path:
+    """A throw-away project on the toy domain (tests/toydomain): the framework's files of
+    this repository (no example package, no outputs, no stores) plus the toy package, its
+    params.yaml, configs and expectation suites, as a git repository."""
+    copy_repo(dest, skip=PROBLEM_FILES)
     copy_tree(TOY, dest / "toydomain", skip=("project",))
     copy_tree(TOY / "project", dest)
     if overrides:

@@ -90,7 +90,7 @@ def test_push_clone_pull_round_trip(s3_endpoint, tmp_path):
     for relative in (
         "data/features/features.parquet",
         "models/model.joblib",
-        "data/raw/flights.parquet",
+        "data/raw/visits.parquet",
     ):
         assert file_md5(clone / relative) == file_md5(root / relative)
     status = dvc(clone, "status")

@@ -1,5 +1,5 @@
-"""Bad input ends with one clear message and a non-zero exit, and never leaves a
-half-written output that a later stage would trust."""
+"""Bad source data of the worked example ends with one clear message and a non-zero exit,
+and never leaves a half-written output that a later stage would trust."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flights.source import TABLES
-from mlpipe.core.errors import ConfigError, DataError, ValidationFailed
+from mlpipe.core.errors import DataError, ValidationFailed
 from mlpipe.core.io import file_md5
 from tasks import run_step
-from tests.conftest import write_source
-from tests.helpers import SAMPLE_OVERRIDES, make_project, run_cli, update_params
+from tests.helpers import run_cli, update_params
+
+from ..source import TABLES
+from .conftest import PACKAGE, SAMPLE_OVERRIDES, example_project, write_source
 
 
 @pytest.fixture
@@ -21,13 +22,13 @@ def project(tmp_path, small_source) -> Path:
     """A project reading its source from a folder the test may break."""
     source = tmp_path / "source"
     write_source(source, small_source)
-    root = make_project(tmp_path / "project")
+    root = example_project(tmp_path / "project")
     update_params(
         root,
         {
             **SAMPLE_OVERRIDES,
             "ingest": {"sample_fraction": 1.0, "seed": 42},
-            "domain": {"package": "flights", "options": {"source_dir": str(source)}},
+            "domain": {"package": PACKAGE.name, "options": {"source_dir": str(source)}},
         },
     )
     return root
@@ -125,18 +126,3 @@ def test_corrupt_intermediate_file(project):
     (project / "data" / "raw" / "weather.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataError, match="cannot be read as Parquet"):
         run_step(["featurize"], project)
-
-
-def test_bad_params_exit_code_names_the_key(project):
-    update_params(project, {"model": {"learning_rate": "fast"}})
-    done = run_cli(project, "mlpipe", "stage", "train")
-    assert done.returncode == 2
-    assert "model.learning_rate" in done.stderr
-    assert "Traceback" not in done.stderr
-
-
-def test_unknown_stage_and_project(project, tmp_path):
-    with pytest.raises(ConfigError, match="no stage module"):
-        run_step(["polish"], project)
-    done = run_cli(tmp_path, "mlpipe", "run")
-    assert done.returncode == 2 and "no dvc.yaml found" in done.stderr

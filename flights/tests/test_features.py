@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flights import features
 from mlpipe.core.errors import ConfigError
 from mlpipe.core.features import FeatureRegistry
 
+from ..features import registry as features
+
 
 def prepared(**overrides) -> pd.DataFrame:
-    """One prepared row (as flights.prepare makes it), with selected values changed."""
+    """One prepared row (as prepare.py makes it), with selected values changed."""
     row = {
         "year": 2013,
         "month": 3,

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from mlpipe.core.errors import DataError
-from mlpipe.core.params import BaselineParams, ModelParams
-from tasks.train import build_baseline, build_model, fit
+from mlpipe.training.fit import fit
+
+from ..model import BaselineParams, ModelParams, build_baseline, build_model
 
 KINDS = {"color": "categorical", "x": "numeric", "noise": "numeric"}
 FEATURES = list(KINDS)

@@ -6,8 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flights import KEY, LABEL, Options, prepare
-from flights.prepare import IDENTIFIER_COLUMNS, OUTCOME_COLUMNS, attach_weather, clean_weather
+from ..options import Options
+from ..prepare import (
+    IDENTIFIER_COLUMNS,
+    KEY,
+    LABEL,
+    OUTCOME_COLUMNS,
+    attach_weather,
+    clean_weather,
+    prepare,
+)
 
 
 def flights_frame(**columns) -> pd.DataFrame:

@@ -7,10 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flights import Options, features, prepare
 from mlpipe.core.validation import load_suite, validate_tables
-from tasks.featurize import build_feature_table
+from mlpipe.training.featurize import build_feature_table
 from tests.helpers import REPO
+
+from ..features import registry as features
+from ..options import Options
+from ..prepare import prepare
 
 SUITES = REPO / "configs" / "expectations"
 
@@ -22,9 +25,9 @@ def raw_suites() -> dict:
 @pytest.fixture(scope="module")
 def feature_table(small_source, params) -> pd.DataFrame:
     base, _ = prepare(small_source, Options())
-    passthrough = ["flight_key", "late_arrival", "month", *params.evaluate.slices]
+    passthrough = ["flight_key", "late_arrival", "month", "origin", "carrier"]
     table, _ = build_feature_table(
-        base, features, params.features, list(dict.fromkeys(passthrough)), params.split
+        base, features, params.features, passthrough, params.split, "month"
     )
     return table
 
