@@ -6,11 +6,12 @@ the domain package declares (its model spec); everything else is generic."""
 from __future__ import annotations
 
 import itertools
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from mlpipe.core.errors import ConfigError
 from mlpipe.core.settings import StrictModel, load_yaml, parse_model
@@ -40,6 +41,14 @@ class Window(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, raw: Any) -> Any:
+        values = raw if isinstance(raw, list | tuple) else []
+        if isinstance(raw, dict):
+            values = [v for v in raw.values() if not isinstance(v, list)] + raw.get("values", [])
+        if any(isinstance(v, date) for v in values):
+            raise ValueError(
+                "write dates in quotes, e.g. '2013-01-01': YAML reads a bare date as a "
+                "date object, which DVC cannot read from params.yaml"
+            )
         if isinstance(raw, list | tuple):
             if len(raw) != 2:
                 raise ValueError("a range is [first, last]; use {values: [...]} for a list")
@@ -143,6 +152,46 @@ class TuningParams(StrictModel):
             raise ValueError("every parameter needs at least one candidate value")
         return space
 
+    def check_space(self, schema: type[BaseModel], base: dict[str, Any]) -> None:
+        """Every searched name is a parameter of the domain's model schema and every
+        candidate value is valid for it: a typo fails before any trial runs."""
+        known = set(schema.model_fields)
+        problems = []
+        unknown = sorted(set(self.space) - known)
+        if unknown:
+            problems.append(f"  tuning.space: {unknown} are not model parameters {sorted(known)}")
+        for name in sorted(set(self.space) & known):
+            for value in self.space[name]:
+                try:
+                    schema.model_validate({**base, name: value})
+                except ValidationError as error:
+                    reason = "; ".join(item["msg"] for item in error.errors())
+                    problems.append(f"  tuning.space.{name}: {value!r} is invalid: {reason}")
+        if problems:
+            raise ConfigError("params.yaml is invalid:\n" + "\n".join(problems))
+
+
+class CostLimit(StrictModel):
+    """What computing one feature may cost (checklist D3)."""
+
+    seconds_per_100k_rows: float | None = Field(None, gt=0)
+    bytes_per_row: float | None = Field(None, gt=0)
+
+
+class FeatureBudget(CostLimit):
+    """The default limit for every feature, and per-feature overrides (checked at featurize)."""
+
+    seconds_per_100k_rows: float | None = Field(2.0, gt=0)
+    bytes_per_row: float | None = Field(128, gt=0)
+    overrides: dict[str, CostLimit] = Field(default_factory=dict)
+
+    def limit(self, feature: str) -> CostLimit:
+        override = self.overrides.get(feature, CostLimit())
+        return CostLimit(
+            seconds_per_100k_rows=override.seconds_per_100k_rows or self.seconds_per_100k_rows,
+            bytes_per_row=override.bytes_per_row or self.bytes_per_row,
+        )
+
 
 class Params(StrictModel):
     domain: DomainParams
@@ -154,6 +203,7 @@ class Params(StrictModel):
     evaluate: EvaluateParams = EvaluateParams()
     staleness: StalenessParams | None = None
     tuning: TuningParams | None = None
+    feature_budget: FeatureBudget = FeatureBudget()
 
     @model_validator(mode="after")
     def _valid_window_for_f1(self) -> Params:
@@ -164,6 +214,9 @@ class Params(StrictModel):
             )
         if len(set(self.features)) != len(self.features):
             raise ValueError("features: a feature is listed twice")
+        stray = sorted(set(self.feature_budget.overrides) - set(self.features))
+        if stray:
+            raise ValueError(f"feature_budget.overrides: {stray} are not in features")
         return self
 
 

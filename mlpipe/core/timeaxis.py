@@ -5,14 +5,13 @@ through ``TimeAxis``, so generic code never assumes months."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-# a time value in params.yaml: a number, or a date (YAML reads 2013-01-01 as a date)
-TimeValue = int | float | str | date
+# a time value in params.yaml: a number, or a date written as a quoted string
+TimeValue = int | float | str
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class TimeAxis:
     def point(self, value: TimeValue) -> float:
         """One time value (a number, or a date string) as its position on the axis."""
         if self.period is None:
-            if isinstance(value, str | date):
+            if isinstance(value, str):
                 raise ValueError(f"{value!r} is not a number; set split.period for dates")
             return float(value)
         return float(pd.Period(pd.Timestamp(value), freq=self.period).ordinal)
