@@ -152,3 +152,18 @@ def test_dvc_repro_force_reproduces_the_flow_results_byte_for_byte(flow_project)
     after = dvc_lock_hashes(root)
     for path in DETERMINISTIC:
         assert before[path] == after[path], path
+
+
+def test_optional_windows_a_fixed_threshold_needs_no_validation_window(tmp_path):
+    """No `valid` window (the threshold is fixed) and no holdout: every stage still runs."""
+    from tests.helpers import run_pipeline
+
+    root = make_project(tmp_path / "project", {"evaluate": {"threshold": 0.4}})
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["split"] = {"train": [1, 12], "test": [13, 15]}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_pipeline(root)
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    assert metrics["threshold"] == 0.4 and metrics["valid"] is None
+    featurized = json.loads((root / "reports" / "featurize.json").read_text())
+    assert set(featurized["rows_per_split"]) == {"train", "test"}

@@ -8,24 +8,28 @@ one typed object. Your package (``domain.package`` in params.yaml; the worked ex
 ``load_domain`` imports the package, validates the options and the whole contract, and
 fails with one message that lists every missing or mistyped part.
 
-| part | what it is |
-|---|---|
-| ``name`` | a short name for messages and the model card |
-| ``tables``, ``main_table`` | the source tables ingest copies to data/raw; rows of ``main_table`` are the examples |
-| ``load_sources()`` | every source table as a DataFrame (read-only sources: files, a package, a database) |
-| ``source_info()`` | where the data came from, for the provenance record |
-| ``prepare(tables)`` | cleaning, joins and the label: (one row per example, counts of what was dropped) |
-| ``label``, ``key``, ``time`` | columns of the prepared frame: the 0/1 label, a unique key (labels arrive by key), the time column windows and ages are measured on |
-| ``time_unit`` | what one step of ``time`` is called ("month", "year", ...), for reports |
-| ``serving_fields`` | the raw fields a prediction request carries (``time`` among them) |
-| ``build_context(tables)``, ``enrich(rows, context)`` | lookups built once from the reference tables, and the joins that turn raw rows (training or requests) into the prepared frame, key included |
-| ``features`` | the feature registry: one function per feature (``mlpipe.FeatureRegistry``) |
-| ``model`` | the model spec: ``build(kinds, params)``, ``build_baseline(kinds, params)`` and the pydantic schemas of params.yaml's ``model`` and ``baseline`` sections |
-| ``card`` | model-card text: intended use and known limits |
-| ``outcomes`` | columns known only after the fact (the label's sources): never features |
-| ``identifiers`` | columns that identify a person or thing: never features, pseudonymised in logs |
-| ``sensitive`` | columns to compare groups on and to keep out of logs in the clear |
-| ``slices`` | the default columns quality is reported and gated on |
+- ``name``: a short name for messages and the model card;
+- ``tables``, ``main_table``: the source tables ingest copies to data/raw; rows of
+  ``main_table`` are the examples;
+- ``load_sources()``, ``source_info()``: every source table as a DataFrame, and where
+  they came from (for the provenance record);
+- ``prepare(tables)``: cleaning, joins and the label: (one row per example, counts of
+  what was dropped);
+- ``label``, ``key``, ``time``: columns of the prepared frame: the 0/1 label, a unique
+  key (labels arrive by key), the time column windows and ages are measured on;
+  ``time_unit`` says what one step of it is called ("month", "year") in reports;
+- ``serving_fields``: the raw fields a prediction request carries (``time`` among them);
+- ``build_context(tables)``, ``enrich(rows, context)``: lookups built once from the
+  reference tables, and the joins that turn raw rows (training or requests) into
+  prepared rows, key included;
+- ``features``: the feature registry (``mlpipe.FeatureRegistry``), one function each;
+- ``model``: ``build(kinds, params)``, ``build_baseline(kinds, params)`` and the pydantic
+  schemas of params.yaml's ``model`` and ``baseline`` sections;
+- ``card``: model-card text: intended use and known limits;
+- ``outcomes``: columns known only after the fact (the label's sources): never features;
+- ``identifiers``: columns that identify a person or thing: never features, pseudonymised
+  in logs; ``sensitive``: columns to compare groups on, pseudonymised in logs;
+- ``slices``: the default columns quality is reported and gated on.
 """
 
 from __future__ import annotations
@@ -41,13 +45,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlpipe.core.errors import ConfigError
 from mlpipe.core.features import FeatureRegistry
-from mlpipe.core.settings import describe
+from mlpipe.core.settings import StrictModel, describe
 
 Tables = dict[str, pd.DataFrame]
 
 
-class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+class _Contract(StrictModel):
+    model_config = ConfigDict(**StrictModel.model_config, arbitrary_types_allowed=True)
 
 
 class ModelSpec(_Contract):
