@@ -6,17 +6,22 @@ this process and is committed to dvc.lock, so `dvc status` is clean afterwards."
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import Failed, State
 
 from flows.summary import markdown_summary
 from mlpipe.core.dag import StageOutcome, plan, reproduce
 from mlpipe.core.errors import PipelineError
 from mlpipe.core.paths import find_root
 from tasks import run_step
+
+# the release steps after the DAG, in order
+RELEASE = ("gate", "register")
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -25,11 +30,20 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return not isinstance(error, PipelineError)
 
 
+def _failed_cleanly(error: PipelineError) -> State:
+    """A clear pipeline error ends the task Failed with its message, without the traceback
+    Prefect would log for an unexpected exception."""
+    return Failed(message=str(error))
+
+
 @task(retry_condition_fn=_transient)
-def dvc_stage(root: str, name: str, force: bool) -> StageOutcome:
+def dvc_stage(root: str, name: str, force: bool) -> StageOutcome | State:
     logger = get_run_logger()
     logger.info("stage %s: checking for changes", name)
-    outcome = reproduce(Path(root), name, lambda args: run_step(args, Path(root)), force=force)
+    try:
+        outcome = reproduce(Path(root), name, lambda args: run_step(args, Path(root)), force)
+    except PipelineError as error:
+        return _failed_cleanly(error)
     if outcome.ran:
         logger.info("stage %s done in %.1f s", name, outcome.seconds)
     else:
@@ -38,31 +52,53 @@ def dvc_stage(root: str, name: str, force: bool) -> StageOutcome:
 
 
 @task
-def side_effect(root: str, args: list[str]) -> StageOutcome:
+def side_effect(root: str, args: list[str]) -> StageOutcome | State:
     """A step after the DAG (gate, register): it depends on the registry, not only on files,
     so it is not a DVC stage and runs every time."""
     start = time.perf_counter()
-    result = run_step(args, Path(root))
+    try:
+        result = run_step(args, Path(root))
+    except PipelineError as error:
+        return _failed_cleanly(error)
     return StageOutcome(args[0], ran=True, seconds=time.perf_counter() - start, result=result)
 
 
 @flow(name="training")
 def training(
     root: str | None = None, force: bool = False, register: bool = True
-) -> list[StageOutcome]:
+) -> list[StageOutcome] | State:
     """Run the pipeline of dvc.yaml, then gate and register the candidate.
 
-    ``force`` re-runs unchanged stages too; ``register=False`` stops after evaluate."""
+    ``force`` re-runs unchanged stages too; ``register=False`` stops after evaluate. A
+    stage that fails with a clear error ends the flow run Failed with that message."""
     project = str(Path(root).resolve()) if root else str(find_root())
-    outcomes = []
-    for spec in plan(Path(project)):
-        stage_task = dvc_stage.with_options(
-            name=spec.name, retries=spec.retries, retry_delay_seconds=spec.retry_delay_seconds
+    steps = [
+        (
+            spec.name,
+            partial(
+                dvc_stage.with_options(
+                    name=spec.name,
+                    retries=spec.retries,
+                    retry_delay_seconds=spec.retry_delay_seconds,
+                ),
+                project,
+                spec.name,
+                force,
+            ),
         )
-        outcomes.append(stage_task(project, spec.name, force))
+        for spec in plan(Path(project))
+    ]
     if register:
-        for step in ("gate", "register"):
-            outcomes.append(side_effect.with_options(name=step)(project, [step]))
+        steps += [
+            (step, partial(side_effect.with_options(name=step), project, [step]))
+            for step in RELEASE
+        ]
+    outcomes = []
+    for name, step in steps:
+        state = step(return_state=True)
+        if state.is_failed():
+            return Failed(message=f"{name}: {state.message}")
+        outcomes.append(state.result())
     create_markdown_artifact(
         markdown_summary(outcomes), key="training-summary", description="Training pipeline run"
     )
