@@ -1,4 +1,6 @@
-"""Options of the worked example: ``domain.options`` in params.yaml."""
+"""Options of the worked example: ``domain.options`` in params.yaml.
+
+EDIT HERE: whatever your source, preparation and features need (paths, thresholds)."""
 
 from __future__ import annotations
 

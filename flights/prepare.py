@@ -8,6 +8,10 @@ training has: the label, taken from the flight's outcome, and the cancelled flig
 Outcomes (actual times, delays, air time) are dropped after the label is taken, and
 identifiers used only to join (tail number, flight number) are dropped too, so no
 feature function can ever see them.
+
+EDIT HERE: your label (``LABEL``, set in ``prepare``), key (``KEY``, built in ``enrich``),
+the fields a request carries (``SERVING_FIELDS``), the joins training and serving share
+(``build_context``, ``enrich``), and which columns are outcomes or identifiers.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 The package's own ``__init__`` needs ``pkg_resources`` (gone from recent setuptools)
 and loads every table eagerly, so the data files are located without importing it.
+
+EDIT HERE: name your tables (``TABLES``, ``MAIN_TABLE``: its rows are the examples) and
+read them in ``load_sources``; ``source_info`` says where they came from.
 """
 
 from __future__ import annotations
