@@ -27,6 +27,8 @@ TOY = Path(__file__).resolve().parent / "toydomain"
 EXAMPLE = yaml.safe_load((REPO / "params.yaml").read_text())["domain"]["package"]
 # what a project's own problem brings: never copied from the root into a toy project
 PROBLEM_FILES = ("params.yaml", "configs/expectations/", f"{EXAMPLE}/", "tests/", "benchmarks/")
+# the copier template around this repository: not part of a project
+TEMPLATE_FILES = ("template/", "starters/", "copier.yml")
 
 
 def tracked_files(root: Path) -> list[Path]:
@@ -76,7 +78,9 @@ def git_commit(root: Path, message: str = "test project") -> None:
     subprocess.run([*git, "commit", "-qm", message], cwd=root, check=True)
 
 
-def copy_repo(dest: Path, skip: tuple[str, ...] = ("tests/", "benchmarks/")) -> Path:
+def copy_repo(
+    dest: Path, skip: tuple[str, ...] = ("tests/", "benchmarks/", *TEMPLATE_FILES)
+) -> Path:
     """This repository's own files (no outputs, no stores) copied into ``dest``."""
     for relative in tracked_files(REPO):
         if str(relative).startswith(skip):
@@ -91,7 +95,7 @@ def make_project(dest: Path, overrides: dict | None = None, commit: bool = True)
     """A throw-away project on the toy domain (tests/toydomain): the framework's files of
     this repository (no example package, no outputs, no stores) plus the toy package, its
     params.yaml, configs and expectation suites, as a git repository."""
-    copy_repo(dest, skip=PROBLEM_FILES)
+    copy_repo(dest, skip=PROBLEM_FILES + TEMPLATE_FILES)
     copy_tree(TOY, dest / "toydomain", skip=("project",))
     copy_tree(TOY / "project", dest)
     if overrides:
