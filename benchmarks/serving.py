@@ -4,8 +4,8 @@ with the same load generator (benchmarks/loadgen.py), on loopback.
 - single-record latency p50/p99: one connection, sequential requests;
 - throughput: 8 connections for a fixed time;
 - shadow cost: our service with mode off vs mode shadow (a challenger scoring too).
-Our service takes raw flight fields and computes features itself; `mlflow models serve`
-takes the finished feature vector. Same flights, same model.
+Our service takes raw request fields and computes features itself; `mlflow models serve`
+takes the finished feature vector. Same examples (the holdout window), same model.
 
 Usage: python benchmarks/serving.py --project PATH  (a project with a champion and a
 challenger registered, e.g. after `make run` twice with different model seeds), or
@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +28,9 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.loadgen import run_load  # noqa: E402
 from benchmarks.pipeline import report, timed  # noqa: E402
-from flights import SERVING_FIELDS  # noqa: E402
+from mlpipe.core.io import read_parquet  # noqa: E402
+from mlpipe.core.project import SPLIT, Project  # noqa: E402
+from tasks.replay import replay_frames  # noqa: E402
 from tests.helpers import (  # noqa: E402
     free_port,
     make_project,
@@ -38,8 +39,6 @@ from tests.helpers import (  # noqa: E402
     stop_service,
     update_params,
 )
-
-FIELDS = list(SERVING_FIELDS)
 
 
 def start(cmd: list[str], root: Path, port: int, ready: str) -> subprocess.Popen[bytes]:
@@ -86,13 +85,13 @@ def main() -> None:
             root = options.project.resolve()
         else:
             root = build_project(options.keep.resolve() if options.keep else Path(tmp) / "project")
-        flights = pd.read_parquet(root / "data" / "raw" / "flights.parquet")
-        holdout = flights.loc[flights["month"] >= 11, FIELDS].head(2000)
+        project = Project.load(root)
+        holdout, _ = replay_frames(project, None, 2000)
         raw = json.loads(holdout.to_json(orient="records"))
-        features = pd.read_parquet(root / "data" / "features" / "features.parquet")
-        registry_model = yaml.safe_load((root / "configs" / "registry.yaml").read_text())
-        names = yaml.safe_load((root / "params.yaml").read_text())["features"]
-        rows = features.loc[features["split"] == "holdout", names].head(2000)
+        features = read_parquet(project.paths.features)
+        model_name = project.configs.registry.model_name
+        names = project.features
+        rows = features.loc[features[SPLIT] == "holdout", names].head(2000)
         feature_payloads = [
             {"dataframe_split": {"columns": names, "data": [row]}}
             for row in json.loads(rows.to_json(orient="values"))
@@ -116,7 +115,7 @@ def main() -> None:
             config.write_text(original)
 
         port = free_port()
-        uri = f"models:/{registry_model['model_name']}@champion"
+        uri = f"models:/{model_name}@champion"
         theirs = start(
             [
                 "mlflow",

@@ -14,16 +14,18 @@ from mlpipe.core.paths import find_root
 
 @task
 def review_challenger(root: str, window_hours: float | None) -> dict[str, Any]:
+    from mlpipe.core.project import Project
     from tasks.review import review_from_log
 
-    return review_from_log(Path(root), window_hours).to_dict()
+    return review_from_log(Project.load(Path(root)), window_hours).to_dict()
 
 
 @task
 def act_on_review(root: str, decision: dict[str, Any]) -> str:
+    from mlpipe.core.project import Project
     from tasks.review import act
 
-    return act(Path(root), decision)
+    return act(Project.load(Path(root)), decision)
 
 
 @flow(name="promotion")

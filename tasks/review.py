@@ -4,6 +4,7 @@ write the review, and act on it through mlpipe.release.aliases. The promotion fl
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from mlpipe.core.io import write_json, write_text
@@ -28,7 +29,9 @@ def review_from_log(project: Project, window_hours: float | None = None) -> Revi
         settings.canary_limits,
     )
     folder = project.paths.reports / "promotion"
-    write_json(folder / "review.json", result.to_dict())
+    # when it was made: `mlpipe promote` only rests on a recent review
+    made = datetime.now(UTC).isoformat(timespec="seconds")
+    write_json(folder / "review.json", {**result.to_dict(), "reviewed_at": made})
     write_text(folder / "review.md", result.markdown())
     return result
 

@@ -1,13 +1,20 @@
 """The challenger review on synthetic prediction logs: promote, reject, wait, and the
-automatic rollback of a canary that breaches its limits."""
+automatic rollback of a canary that breaches its limits; and the evidence a promotion
+needs (the review's decision, for that challenger, recent). `mlpipe promote` itself is
+tested against a real registry in tests/test_serving.py."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import pandas as pd
+import pytest
 
+from mlpipe.core.configs import CanaryLimits, PromotionCriteria
+from mlpipe.core.registry import RegistryError, VersionInfo
+from mlpipe.release.aliases import Evidence, check_evidence
 from mlpipe.release.review import review
-from mlpipe.serving.service import CanaryLimits, PromotionCriteria
 
 CRITERIA = PromotionCriteria(
     min_compared=100,
@@ -99,3 +106,37 @@ def test_a_canary_breaching_its_limits_is_rolled_back():
 
 def test_no_challenger_means_nothing_to_do():
     assert review(log(), None, "1", CRITERIA, LIMITS).decision == "wait"
+
+
+NOW = datetime(2026, 1, 10, 12, tzinfo=UTC)
+
+
+def version(number: str) -> VersionInfo:
+    return VersionInfo(version=number, tags={}, created_ms=0, description="", run_id=None)
+
+
+def evidence(hours_ago: float = 1, **changes) -> Evidence:
+    made = (NOW - timedelta(hours=hours_ago)).isoformat()
+    decision = review(log(), "2", "1", CRITERIA, LIMITS).to_dict()
+    return Evidence({**decision, "reviewed_at": made, **changes}, max_age_hours=24)
+
+
+def test_a_recent_promote_review_of_that_challenger_is_evidence():
+    check_evidence(evidence(), version("2"), version("1"), NOW)
+
+
+@pytest.mark.parametrize(
+    ("given", "target", "champion", "words"),
+    [
+        (Evidence(None, 24), "2", "1", "no promotion review"),
+        (evidence(decision="reject"), "2", "1", "decision is 'reject'"),
+        (evidence(), "3", "1", "judged v2, not v3"),
+        (evidence(), "2", "4", "champion is v4 now"),
+        (evidence(hours_ago=25), "2", "1", "25.0 h old (at most 24 h)"),
+        (evidence(reviewed_at=None), "2", "1", "does not say when"),
+    ],
+)
+def test_a_promotion_without_fitting_evidence_is_refused(given, target, champion, words):
+    with pytest.raises(RegistryError, match="--force --reason") as refused:
+        check_evidence(given, version(target), version(champion), NOW)
+    assert words in str(refused.value)

@@ -3,6 +3,10 @@ back. No retraining, seconds; each move is audited in the registry (AuditEvent).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
 from mlpipe.core.registry import (
     CHALLENGER,
     CHAMPION,
@@ -13,6 +17,49 @@ from mlpipe.core.registry import (
 )
 
 ROLLED_BACK_TAG = "rolled_back"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The promotion review a promotion rests on (reports/promotion/review.json, None
+    when there is none) and how old it may be."""
+
+    review: dict[str, Any] | None
+    max_age_hours: float
+
+
+def check_evidence(
+    evidence: Evidence, target: VersionInfo, champion: VersionInfo | None, now: datetime
+) -> None:
+    """Refuse unless a recent review decided "promote" for this challenger against this
+    champion (checklist I6: a promotion follows the shadow or canary evidence)."""
+    review = evidence.review
+    hint = "run `mlpipe review` first, or --force --reason '...'"
+    if review is None:
+        raise RegistryError(f"no promotion review to rest on: {hint}")
+    problems = []
+    if review.get("decision") != "promote":
+        problems.append(f"its decision is {review.get('decision')!r}, not 'promote'")
+    if str(review.get("challenger_version")) != target.version:
+        problems.append(f"it judged v{review.get('challenger_version')}, not v{target.version}")
+    if champion is not None and str(review.get("champion_version")) != champion.version:
+        problems.append(
+            f"it compared against champion v{review.get('champion_version')}, "
+            f"the champion is v{champion.version} now"
+        )
+    try:
+        age = (now - datetime.fromisoformat(review["reviewed_at"])).total_seconds() / 3600
+    except (KeyError, TypeError, ValueError):
+        problems.append("it does not say when it was made")
+    else:
+        if age > evidence.max_age_hours:
+            problems.append(f"it is {age:.1f} h old (at most {evidence.max_age_hours:g} h)")
+    if problems:
+        raise RegistryError(
+            "the promotion review does not support this promotion: "
+            + "; ".join(problems)
+            + f": {hint}"
+        )
 
 
 def _require_passed(version: VersionInfo, force_reason: str | None) -> None:
@@ -35,9 +82,13 @@ def on_registration(registry: Registry, version: str, force_reason: str | None) 
 
 
 def promote(
-    registry: Registry, version: str | None = None, force_reason: str | None = None
+    registry: Registry,
+    version: str | None = None,
+    force_reason: str | None = None,
+    evidence: Evidence | None = None,
 ) -> AuditEvent:
-    """Make ``version`` (default: the challenger) the champion, after re-checking its gate."""
+    """Make ``version`` (default: the challenger) the champion, after re-checking its gate
+    and, when ``evidence`` is given, that the promotion review supports it."""
     with registry.lock():
         target = registry.version(version) if version else registry.alias(CHALLENGER)
         if target is None:
@@ -46,7 +97,11 @@ def promote(
         current = registry.alias(CHAMPION)
         if current is not None and current.version == target.version:
             raise RegistryError(f"version {target.version} is already the champion")
-        why = force_reason or "challenger passed its gate"
+        if evidence is not None and not force_reason:
+            check_evidence(evidence, target, current, datetime.now(UTC))
+        why = force_reason or (
+            "the promotion review supports it" if evidence else "challenger passed its gate"
+        )
         event = registry.move_alias(CHAMPION, target.version, "promote", why)
         challenger = registry.alias(CHALLENGER)
         if challenger is not None and challenger.version == target.version:

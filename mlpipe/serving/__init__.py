@@ -1,1 +1,3 @@
-"""Serving phase: the prediction service, its request contract and prediction log."""
+"""Serving phase: the prediction service (``service``: models, features, scoring, log;
+``app``: HTTP routes and ``serve``; ``shadow``: the challenger's own process; ``metrics``:
+Prometheus), its request contract and its prediction log."""

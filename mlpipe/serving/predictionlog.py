@@ -1,9 +1,11 @@
 """The prediction log: every request's inputs, features, each model's output and version,
-latency and request id, in a local SQLite file (WAL mode).
+latency and request id, in a local SQLite file (WAL mode). ``latency_ms`` is the whole
+request (or, on a challenger's row, all of the challenger's own work), ``model_ms`` the
+model's share of it. Identifier and sensitive columns arrive here already pseudonymised.
 
 Writes go through a queue to one writer thread that commits in batches, so logging adds
 microseconds to a request; ``close`` drains the queue, so a clean shutdown loses nothing.
-Labels arriving later are stored by flight key and joined on read."""
+Labels arriving later are stored by key and joined on read."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     probability REAL,
     decision INTEGER,
     latency_ms REAL,
+    model_ms REAL,
     error TEXT,
     inputs TEXT,
     features TEXT,
@@ -39,6 +42,8 @@ CREATE INDEX IF NOT EXISTS predictions_key ON predictions (key);
 CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
 CREATE TABLE IF NOT EXISTS labels (key TEXT PRIMARY KEY, label INTEGER NOT NULL, ts REAL);
 """
+# columns added since the first version of the log, with their SQLite types
+ADDED_COLUMNS = {"model_ms": "REAL"}
 COLUMNS = (
     "request_id",
     "ts",
@@ -50,6 +55,7 @@ COLUMNS = (
     "probability",
     "decision",
     "latency_ms",
+    "model_ms",
     "error",
     "inputs",
     "features",
@@ -63,7 +69,21 @@ def connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.executescript(SCHEMA)
+    _add_missing_columns(connection)
     return connection
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """A log written by an older version lacks newer columns: add them (empty on old rows)."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
+    for column, kind in ADDED_COLUMNS.items():
+        if column in present:
+            continue
+        try:
+            connection.execute(f"ALTER TABLE predictions ADD COLUMN {column} {kind}")
+        except sqlite3.OperationalError as error:  # another process added it meanwhile
+            if "duplicate column" not in str(error):
+                raise
 
 
 class PredictionLog:
@@ -145,3 +165,81 @@ def read_window(path: Path, since: float | None = None, until: float | None = No
         )
     finally:
         connection.close()
+
+
+# --- explanation, data subject deletion and retention (checklists I5, D5) --------------
+
+
+def find(path: Path, key: str) -> dict[str, Any] | None:
+    """The latest logged row for ``key`` that carries the request's inputs (the
+    champion's), inputs and features decoded; None when the key was never logged."""
+    if not path.is_file():
+        return None
+    connection = connect(path)
+    try:
+        connection.row_factory = sqlite3.Row
+        row = connection.execute(
+            "SELECT * FROM predictions WHERE key = ? AND inputs IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1",
+            (key,),
+        ).fetchone()
+    finally:
+        connection.close()
+    if row is None:
+        return None
+    found = dict(row)
+    for column in ("inputs", "features", "violations"):
+        found[column] = json.loads(found[column]) if found[column] else None
+    return found
+
+
+def _erase(path: Path, statements: dict[str, tuple[str, tuple[Any, ...]]]) -> dict[str, int]:
+    """Run deletions with SQLite's secure_delete on (freed pages are overwritten, so the
+    rows cannot be read back from the file), then fold the WAL into the database and
+    truncate it (it would otherwise keep copies of the deleted rows). Rows deleted, by name."""
+    if not path.is_file():
+        return dict.fromkeys(statements, 0)
+    connection = connect(path)
+    try:
+        connection.execute("PRAGMA secure_delete=ON")
+        with connection:
+            counts = {
+                name: connection.execute(sql, args).rowcount
+                for name, (sql, args) in statements.items()
+            }
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
+    return counts
+
+
+def forget(path: Path, keys: list[str]) -> dict[str, int]:
+    """Delete every prediction and label of these keys (a data subject's erasure)."""
+    chosen = (json.dumps(list(keys)),)
+    return _erase(
+        path,
+        {
+            "predictions": (
+                "DELETE FROM predictions WHERE key IN (SELECT value FROM json_each(?))",
+                chosen,
+            ),
+            "labels": ("DELETE FROM labels WHERE key IN (SELECT value FROM json_each(?))", chosen),
+        },
+    )
+
+
+def purge(path: Path, before: float) -> dict[str, int]:
+    """Delete predictions logged before ``before`` (epoch seconds), then the labels older
+    than that whose predictions are all gone (a label newer than the cut-off may be
+    waiting for its prediction, so it stays)."""
+    return _erase(
+        path,
+        {
+            "predictions": ("DELETE FROM predictions WHERE ts < ?", (before,)),
+            "labels": (
+                "DELETE FROM labels WHERE ts < ? AND key NOT IN "
+                "(SELECT key FROM predictions WHERE key IS NOT NULL)",
+                (before,),
+            ),
+        },
+    )

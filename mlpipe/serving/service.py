@@ -1,115 +1,44 @@
-"""The prediction service: the registry's champion behind FastAPI, with a challenger in
-shadow or canary mode, a durable prediction log and Prometheus metrics.
+"""The prediction service's core: the registry's champion (and challenger) loaded and kept
+fresh, features computed by the domain's own ``enrich`` and feature registry (the code the
+training pipeline runs; nothing here re-implements a feature), scoring, shadow and canary
+routing, and the prediction log.
 
-Features are computed by the domain's own ``enrich`` and feature registry, the code the
-training pipeline runs; nothing here re-implements a feature."""
+The champion answers from its own features. Whatever the challenger needs beyond them is
+computed apart (in shadow mode in its own process, in canary mode under a timeout with the
+champion as fallback), so a challenger can never fail or slow a champion response (I6)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import multiprocessing
 import os
 import threading
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mlpipe.core.errors import ConfigError
-from mlpipe.core.params import load_yaml_config
+from mlpipe.core.configs import ServingSettings
+from mlpipe.core.privacy import pseudonym_key, pseudonymise
 from mlpipe.core.project import Project
 from mlpipe.core.registry import CHALLENGER, CHAMPION, Registry
+from mlpipe.core.settings import load_settings
 from mlpipe.core.validation import load_suite
 from mlpipe.serving.contract import request_model, row_violations
-from mlpipe.serving.predictionlog import PredictionLog, add_labels
+from mlpipe.serving.metrics import Metrics
+from mlpipe.serving.predictionlog import PredictionLog
+from mlpipe.serving.shadow import ShadowProcess, with_features
 
 logger = logging.getLogger("mlpipe.serve")
 
-_SHADOW_MODELS: dict[str, Any] = {}
-
-
-def _shadow_worker_init(tracking_uri: str) -> None:
-    """In the shadow process: find the registry; one OpenMP thread (set before scikit-learn
-    loads, or its idle threads spin and starve the service on a small machine)."""
-    os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-
-def _shadow_warm_up() -> None:
-    """Pay the shadow process's imports at service start, not on the first request."""
-    import mlflow.sklearn  # noqa: F401
-
-
-def _shadow_predict(
-    model_uri: str, features: list[str], frame: pd.DataFrame
-) -> tuple[np.ndarray, float]:
-    """Score in the shadow process: the challenger never competes with the request path
-    for the interpreter, and a crash there cannot take the service down."""
-    model = _SHADOW_MODELS.get(model_uri)
-    if model is None:
-        import mlflow.sklearn
-
-        model = mlflow.sklearn.load_model(model_uri)
-        _SHADOW_MODELS.clear()
-        _SHADOW_MODELS[model_uri] = model
-    start = time.perf_counter()
-    proba = model.predict_proba(frame[features])[:, 1]
-    return proba, time.perf_counter() - start
-
-
-class PromotionCriteria(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    min_compared: int = 200
-    min_agreement: float = 0.8
-    max_error_rate: float = 0.01
-    max_p99_latency_ms: float = 100
-    min_labelled: int = 100
-    max_quality_drop: float = 0.01
-
-
-class CanaryLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    max_error_rate: float = 0.05
-    max_p99_latency_ms: float = 250
-
-
-class ServingSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    mode: str = Field("shadow", pattern="^(off|shadow|canary)$")
-    canary_fraction: float = Field(0.1, ge=0, le=1)
-    reload_seconds: float = Field(5, gt=0)
-    challenger_timeout_seconds: float = Field(1.0, gt=0)
-    max_records: int = Field(1000, ge=1)
-    max_body_bytes: int = Field(2_000_000, ge=1000)
-    api_key_env: str = "MLPIPE_API_KEY"
-    log_path: str = "data/serving/predictions.db"
-    promotion: PromotionCriteria = PromotionCriteria()
-    canary_limits: CanaryLimits = CanaryLimits()
-
-
-def load_serving_settings(root: Path) -> ServingSettings:
-    path = root / "configs" / "serving.yaml"
-    try:
-        return ServingSettings.model_validate(load_yaml_config(path))
-    except ValidationError as error:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise ConfigError(f"{path.name} is invalid: {details}") from None
+# shadow scorings waiting for a slow challenger before new ones are dropped
+SHADOW_BACKLOG = 64
+SHADOW_TIMEOUT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -120,9 +49,15 @@ class LoadedModel:
     features: list[str]
     threshold: float
     tags: dict[str, str]
+    uri: str
+    problem: str | None = None  # why it cannot score: it is then skipped and reported
 
-    def predict(self, features: pd.DataFrame) -> np.ndarray:
-        return self.model.predict_proba(features[self.features])[:, 1]
+    def predict(self, table: pd.DataFrame) -> np.ndarray:
+        return self.model.predict_proba(table[self.features])[:, 1]
+
+    def check_usable(self) -> None:
+        if self.problem:
+            raise RuntimeError(self.problem)
 
 
 @dataclass(frozen=True)
@@ -135,128 +70,140 @@ class ServingState:
     loaded_at: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True)
+class ShadowJob:
+    """One request's work for the challenger in shadow mode: the enriched rows (for the
+    features only it needs) and the champion's features table."""
+
+    challenger: LoadedModel
+    base: pd.DataFrame
+    table: pd.DataFrame
+    request_id: str
+    ts: float
+
+
 def in_canary(key: str, fraction: float) -> bool:
     """Sticky routing: the same key always lands on the same side."""
     digest = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
     return digest / 0xFFFFFFFF < fraction
 
 
-class Metrics:
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+def log_rows(
+    request_id: str,
+    ts: float,
+    model: LoadedModel,
+    mode: str,
+    keys: list[Any],
+    proba: np.ndarray | None,
+    served: bool | np.ndarray,
+    latency_ms: float,
+    model_ms: float | None,
+    error: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The prediction log's rows for one model's answers to one request: the one place a
+    row is built (champion, canary and shadow alike). ``details`` adds per-row inputs,
+    features and violations (the champion's rows)."""
+    flags = np.broadcast_to(served, len(keys))
+    rows = []
+    for i, key in enumerate(keys):
+        probability = None if proba is None else float(proba[i])
+        rows.append(
+            {
+                "request_id": request_id,
+                "ts": ts,
+                "key": key,
+                "role": model.role,
+                "version": model.version,
+                "mode": mode,
+                "served": int(flags[i]),
+                "probability": probability,
+                "decision": None if probability is None else int(probability >= model.threshold),
+                "latency_ms": latency_ms,
+                "model_ms": model_ms,
+                "error": error,
+                **(details[i] if details else {}),
+            }
+        )
+    return rows
 
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "mlpipe_requests", "HTTP predict requests by status", ["status"], registry=self.registry
-        )
-        self.predictions = Counter(
-            "mlpipe_predictions",
-            "Scored records by model",
-            ["role", "version", "served"],
-            registry=self.registry,
-        )
-        self.errors = Counter(
-            "mlpipe_model_errors", "Model failures", ["role", "version"], registry=self.registry
-        )
-        self.latency = Histogram(
-            "mlpipe_request_latency_seconds",
-            "Predict request latency",
-            registry=self.registry,
-            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-        )
-        self.model_latency = Histogram(
-            "mlpipe_model_latency_seconds",
-            "Model scoring latency",
-            ["role", "version"],
-            registry=self.registry,
-            buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 1),
-        )
-        self.violations = Counter(
-            "mlpipe_input_violations",
-            "Served rows breaking a data expectation",
-            ["rule"],
-            registry=self.registry,
-        )
-        self.shadow_dropped = Counter(
-            "mlpipe_shadow_dropped",
-            "Shadow scorings dropped because the challenger was backlogged",
-            registry=self.registry,
-        )
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
 class PredictionService:
-    """Loads models from the registry, keeps them fresh, scores and logs requests."""
+    """Loads models from the registry, keeps them fresh, scores and logs requests.
+    ``settings`` replaces configs/serving.yaml until that file changes (tests, benchmarks)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, settings: ServingSettings | None = None) -> None:
         from threadpoolctl import threadpool_limits
 
         # one request is a handful of rows: OpenMP threads only add spin-up and contention
         # (the variable covers libraries not loaded yet, the call those already loaded)
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         threadpool_limits(1)
-        self.ctx = Project.load(root)
-        self.root = self.ctx.paths.root
-        self.domain = self.ctx.domain
-        self.settings = load_serving_settings(self.root)
+        self.project = Project.load(root)
+        self.root = self.project.paths.root
+        self.domain = self.project.domain
+        self.settings_path = self.project.paths.configs / "serving.yaml"
+        settings = settings or self.project.configs.serving
         self.metrics = Metrics()
-        suites = self.ctx.paths.expectations
+        suites = self.project.paths.expectations
         self.request_schema = request_model(
-            load_suite(suites / "raw" / f"{self.domain.MAIN_TABLE}.json"),
-            tuple(self.domain.SERVING_FIELDS),
+            load_suite(suites / "raw" / f"{self.domain.main_table}.json"),
+            tuple(self.domain.serving_fields),
             "PredictionRecord",
         )
         self.feature_suite = load_suite(suites / "features.json")
-        self.context = self.ctx.reference_context()
-        self.registry = Registry(self.ctx.paths, must_exist=True)
-        self.log = PredictionLog(self.root / self.settings.log_path)
-        self._settings_mtime = self._settings_path().stat().st_mtime
+        self.context = self.project.reference_context
+        self.private = [*self.domain.identifiers, *self.domain.sensitive]
+        self.pseudonym_key = pseudonym_key(self.root, settings.pseudonym_key_env)
+        self.registry = Registry(self.project.paths, must_exist=True)
+        self.log = PredictionLog(self.root / settings.log_path)
+        self._settings_mtime = self.settings_path.stat().st_mtime
         self._shadow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
-        self._shadow_process = self._new_shadow_process()
-        self._shadow_process.submit(_shadow_warm_up)
+        self._shadow_process = ShadowProcess(self.root, self.registry.settings.tracking_uri)
         self._canary = ThreadPoolExecutor(max_workers=2, thread_name_prefix="canary")
         self._shadow_pending = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.state = ServingState(None, None, self.settings)
+        self.state = ServingState(None, None, settings)
         self.refresh()
         self._watcher = threading.Thread(target=self._watch, name="alias-watch", daemon=True)
         self._watcher.start()
 
-    def _new_shadow_process(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_shadow_worker_init,
-            initargs=(self.registry.settings.tracking_uri,),
-        )
-
-    def _settings_path(self) -> Path:
-        return self.root / "configs" / "serving.yaml"
+    # models and settings -------------------------------------------------------------
 
     def _load(self, role: str, version: str) -> LoadedModel:
-        import mlflow.sklearn
-
         current = getattr(self.state, role)
         if current is not None and current.version == version:
             return current
-        details = self.registry.version(version)
-        model = mlflow.sklearn.load_model(f"models:/{self.registry.name}/{version}")
+        info = self.registry.version(version)
+        known = set(self.domain.features.names())
+        unknown = [name for name in info.features if name not in known]
+        problem = None
+        if unknown:
+            problem = f"{role} v{version} needs features the registry does not know: {unknown}"
+            logger.error("%s: it is skipped", problem)
         return LoadedModel(
             role,
             version,
-            model,
-            json.loads(details.tags["model.features"]),
-            float(details.tags.get("model.threshold", 0.5)),
-            dict(details.tags),
+            self.registry.load_model(version),
+            info.features,
+            info.threshold,
+            dict(info.tags),
+            self.registry.model_uri(version),
+            problem,
         )
 
     def refresh(self) -> bool:
         """Re-read aliases and settings; swap in a new state if anything changed."""
         changed = False
         settings = self.state.settings
-        mtime = self._settings_path().stat().st_mtime
+        mtime = self.settings_path.stat().st_mtime
         if mtime != self._settings_mtime:
-            settings = load_serving_settings(self.root)
+            settings = load_settings(ServingSettings, self.settings_path)
             self._settings_mtime = mtime
             changed = True
         by_alias = {
@@ -269,15 +216,17 @@ class PredictionService:
             getattr(self.state.champion, "version", None),
             getattr(self.state.challenger, "version", None),
         )
-        if wanted != current or changed:
-            champion = self._load(CHAMPION, wanted[0]) if wanted[0] else None
-            challenger = self._load(CHALLENGER, wanted[1]) if wanted[1] else None
-            self.state = ServingState(champion, challenger, settings)
-            logger.info(
-                "serving champion v%s, challenger v%s, mode %s", wanted[0], wanted[1], settings.mode
-            )
-            return True
-        return False
+        if wanted == current and not changed:
+            return False
+        champion = self._load(CHAMPION, wanted[0]) if wanted[0] else None
+        challenger = self._load(CHALLENGER, wanted[1]) if wanted[1] else None
+        if challenger is not None and challenger.problem is None and settings.mode == "shadow":
+            self._shadow_process.warm(challenger.uri)
+        self.state = ServingState(champion, challenger, settings)
+        logger.info(
+            "serving champion v%s, challenger v%s, mode %s", wanted[0], wanted[1], settings.mode
+        )
+        return True
 
     def _watch(self) -> None:
         while not self._stop.wait(self.state.settings.reload_seconds):
@@ -287,29 +236,25 @@ class PredictionService:
                 logger.exception("could not refresh models; still serving the previous ones")
 
     def close(self) -> None:
+        """Stop; finish queued shadow scorings and write every logged row first."""
         self._stop.set()
         self._shadow.shutdown(wait=True, cancel_futures=False)
-        self._shadow_process.shutdown(wait=False, cancel_futures=True)
+        self._shadow_process.close()
         self._canary.shutdown(wait=False, cancel_futures=True)
         self.log.close()
 
     # scoring -------------------------------------------------------------------------
 
-    def features(self, records: list[dict[str, Any]]) -> pd.DataFrame:
-        """Raw request fields -> the training pipeline's features (same code)."""
-        flights = pd.DataFrame.from_records(records, columns=list(self.domain.SERVING_FIELDS))
-        base = self.domain.enrich(flights, self.context, self.ctx.options)
-        names = sorted({*self._needed_features()})
+    def features(
+        self, records: list[dict[str, Any]], names: list[str]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Raw request fields -> (the enriched rows, the named features and the key), by
+        the training pipeline's own code."""
+        rows = pd.DataFrame.from_records(records, columns=list(self.domain.serving_fields))
+        base = self.domain.enrich(rows, self.context)
         table, _ = self.domain.features.compute(base, names)
-        table[self.domain.KEY] = base[self.domain.KEY].to_numpy()
-        return table
-
-    def _needed_features(self) -> list[str]:
-        state = self.state
-        names = list(state.champion.features) if state.champion else []
-        if state.challenger:
-            names += state.challenger.features
-        return names
+        table[self.domain.key] = base[self.domain.key].to_numpy()
+        return base, table
 
     def _score(self, model: LoadedModel, table: pd.DataFrame) -> tuple[np.ndarray, float]:
         start = time.perf_counter()
@@ -318,60 +263,79 @@ class PredictionService:
         self.metrics.model_latency.labels(model.role, model.version).observe(seconds)
         return proba, seconds
 
-    def predict(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+    def _challenger_score(
+        self, challenger: LoadedModel, base: pd.DataFrame, table: pd.DataFrame
+    ) -> tuple[np.ndarray, float]:
+        """In process (canary): the challenger's own extra features, then its scores."""
+        challenger.check_usable()
+        table = with_features(self.domain.features, challenger.features, table, base)
+        return self._score(challenger, table)
+
+    def predict(
+        self, records: list[dict[str, Any]], started: float | None = None
+    ) -> dict[str, Any]:
+        """Score validated records. ``started`` (``time.perf_counter()``) is when the
+        request arrived, so the logged latency covers its parsing too."""
+        started = time.perf_counter() if started is None else started
         state = self.state
-        if state.champion is None:
+        champion, challenger = state.champion, state.challenger
+        if champion is None:
             raise LookupError("no champion model is registered")
+        if champion.problem:
+            raise LookupError(f"the champion cannot score: {champion.problem}")
         request_id = uuid.uuid4().hex
-        started = time.time()
-        table = self.features(records)
-        keys = table[self.domain.KEY].tolist()
+        ts = time.time()
+        base, table = self.features(records, champion.features)
+        keys = table[self.domain.key].tolist()
         violations = row_violations(table, self.feature_suite)
         for rules in violations:
             for rule in rules:
                 self.metrics.violations.labels(rule).inc()
 
-        champion_proba, champion_seconds = self._score(state.champion, table)
+        champion_proba, model_seconds = self._score(champion, table)
         proba = champion_proba.copy()
-        answered_by = [state.champion] * len(records)
+        answered_by = [champion] * len(keys)
         challenger_rows: list[dict[str, Any]] = []
-        if state.challenger is not None and state.settings.mode == "canary":
-            routed = np.array([in_canary(k, state.settings.canary_fraction) for k in keys])
+        if challenger is not None and state.settings.mode == "canary":
+            routed = np.array([in_canary(str(k), state.settings.canary_fraction) for k in keys])
             if routed.any():
                 challenger_rows = self._canary_score(
-                    state, table, routed, proba, answered_by, request_id
+                    challenger, state.settings, base, table, routed, proba, answered_by, request_id
                 )
-        decisions = [int(p >= m.threshold) for p, m in zip(proba, answered_by, strict=True)]
-        rows = [
-            {
-                "request_id": request_id,
-                "ts": started,
-                "key": key,
-                "role": CHAMPION,
-                "version": state.champion.version,
-                "mode": state.settings.mode,
-                "served": int(answered_by[i] is state.champion),
-                "probability": float(champion_proba[i]),
-                "decision": int(champion_proba[i] >= state.champion.threshold),
-                "latency_ms": 1000 * champion_seconds,
-                "inputs": records[i],
-                "features": _row_dict(table, i),
-                "violations": violations[i],
-            }
-            for i, key in enumerate(keys)
+        inputs = pseudonymise(records, self.private, self.pseudonym_key)
+        features = _records(pseudonymise(table, self.private, self.pseudonym_key))
+        details = [
+            {"inputs": inputs[i], "features": features[i], "violations": violations[i]}
+            for i in range(len(keys))
         ]
+        rows = log_rows(
+            request_id,
+            ts,
+            champion,
+            state.settings.mode,
+            keys,
+            champion_proba,
+            np.array([model is champion for model in answered_by]),
+            1000 * (time.perf_counter() - started),
+            1000 * model_seconds,
+            details=details,
+        )
         self.log.write(rows + challenger_rows)
-        if state.challenger is not None and state.settings.mode == "shadow":
-            self._submit_shadow(state, table, request_id, started, records)
-        for model in answered_by:
-            self.metrics.predictions.labels(model.role, model.version, "true").inc()
+        if challenger is not None and state.settings.mode == "shadow":
+            self._submit_shadow(ShadowJob(challenger, base, table, request_id, ts))
+        served_by_champion = sum(model is champion for model in answered_by)
+        self.metrics.predictions.labels(CHAMPION, champion.version, "true").inc(served_by_champion)
+        if challenger is not None and served_by_champion < len(keys):
+            self.metrics.predictions.labels(CHALLENGER, challenger.version, "true").inc(
+                len(keys) - served_by_champion
+            )
         return {
             "request_id": request_id,
             "predictions": [
                 {
                     "key": key,
                     "probability": round(float(proba[i]), 6),
-                    "decision": decisions[i],
+                    "decision": int(proba[i] >= answered_by[i].threshold),
                     "model_version": answered_by[i].version,
                     "model_role": answered_by[i].role,
                 }
@@ -382,115 +346,103 @@ class PredictionService:
 
     def _canary_score(
         self,
-        state: ServingState,
+        challenger: LoadedModel,
+        settings: ServingSettings,
+        base: pd.DataFrame,
         table: pd.DataFrame,
         routed: np.ndarray,
         proba: np.ndarray,
         answered_by: list[LoadedModel],
         request_id: str,
     ) -> list[dict[str, Any]]:
-        """Score routed rows with the challenger; on error or timeout, the champion answers."""
-        challenger = state.challenger
-        subset = table.loc[routed]
-        future = self._canary.submit(self._score, challenger, subset)
-        rows_index = np.flatnonzero(routed)
+        """Routed rows answered by the challenger (its features and model under the
+        timeout); on any error or timeout the champion's answers stand."""
+        start = time.perf_counter()
+        future = self._canary.submit(
+            self._challenger_score, challenger, base.loc[routed], table.loc[routed]
+        )
+        error = None
         try:
-            values, seconds = future.result(timeout=state.settings.challenger_timeout_seconds)
-            error = None
-        except (Exception, FutureTimeout) as failure:  # the champion answers instead
+            values, model_seconds = future.result(timeout=settings.challenger_timeout_seconds)
+        except Exception as failure:  # timeouts included: the champion answers instead
             self.metrics.errors.labels(challenger.role, challenger.version).inc()
-            values, seconds, error = None, state.settings.challenger_timeout_seconds, repr(failure)
-        rows = []
-        for position, i in enumerate(rows_index):
-            if values is not None:
-                proba[i] = values[position]
+            values, model_seconds, error = None, None, repr(failure)
+        index = np.flatnonzero(routed)
+        if values is not None:
+            proba[index] = values
+            for i in index:
                 answered_by[i] = challenger
-            rows.append(
-                {
-                    "request_id": request_id,
-                    "ts": time.time(),
-                    "key": table[self.domain.KEY].iloc[i],
-                    "role": CHALLENGER,
-                    "version": challenger.version,
-                    "mode": "canary",
-                    "served": int(values is not None),
-                    "probability": float(values[position]) if values is not None else None,
-                    "decision": int(values[position] >= challenger.threshold)
-                    if values is not None
-                    else None,
-                    "latency_ms": 1000 * seconds,
-                    "error": error,
-                }
-            )
-        return rows
+        return log_rows(
+            request_id,
+            time.time(),
+            challenger,
+            "canary",
+            table[self.domain.key].iloc[index].tolist(),
+            values,
+            values is not None,
+            1000 * (time.perf_counter() - start),
+            None if model_seconds is None else 1000 * model_seconds,
+            error,
+        )
 
-    def _submit_shadow(
-        self,
-        state: ServingState,
-        table: pd.DataFrame,
-        request_id: str,
-        started: float,
-        records: list[dict[str, Any]],
-    ) -> None:
+    def _submit_shadow(self, job: ShadowJob) -> None:
         with self._lock:
-            if self._shadow_pending >= 64:
+            if self._shadow_pending >= SHADOW_BACKLOG:
                 self.metrics.shadow_dropped.inc()
                 return
             self._shadow_pending += 1
-        self._shadow.submit(self._shadow_score, state.challenger, table, request_id, started)
+        self._shadow.submit(self._shadow_score, job)
 
-    def _shadow_score(
-        self, challenger: LoadedModel, table: pd.DataFrame, request_id: str, started: float
-    ) -> None:
-        """Off the response path: whatever the challenger does, the response is already out.
-        Work queued for a challenger that has since been replaced is dropped, so a slow
-        old challenger leaves no backlog for the new one."""
-        if challenger is not self.state.challenger:
-            with self._lock:
-                self._shadow_pending -= 1
-            self.metrics.shadow_dropped.inc()
-            return
-        uri = f"models:/{self.registry.name}/{challenger.version}"
+    def _shadow_score(self, job: ShadowJob) -> None:
+        """Off the response path: whatever the challenger does, the response is already
+        out. Work queued for a challenger that has since been replaced is dropped, so a
+        slow old challenger leaves no backlog for the new one."""
+        challenger, table = job.challenger, job.table
         try:
-            future = self._shadow_process.submit(
-                _shadow_predict, uri, challenger.features, table[challenger.features]
-            )
-            values, seconds = future.result(timeout=60)
-            self.metrics.model_latency.labels(challenger.role, challenger.version).observe(seconds)
+            if challenger is not self.state.challenger:
+                self.metrics.shadow_dropped.inc()
+                return
+            start = time.perf_counter()
+            shared = [name for name in challenger.features if name in table.columns]
             error = None
-        except Exception as failure:
-            if isinstance(failure, BrokenProcessPool):
-                self._shadow_process = self._new_shadow_process()
-            self.metrics.errors.labels(challenger.role, challenger.version).inc()
-            values, seconds, error = None, 0.0, repr(failure)
+            try:
+                challenger.check_usable()
+                values, model_seconds, seconds = self._shadow_process.score(
+                    challenger.uri,
+                    challenger.features,
+                    table[shared],
+                    job.base if len(shared) < len(challenger.features) else None,
+                    SHADOW_TIMEOUT_SECONDS,
+                )
+                self.metrics.model_latency.labels(challenger.role, challenger.version).observe(
+                    model_seconds
+                )
+            except Exception as failure:
+                self.metrics.errors.labels(challenger.role, challenger.version).inc()
+                values, model_seconds, error = None, None, repr(failure)
+                seconds = time.perf_counter() - start
+            keys = table[self.domain.key].tolist()
+            self.log.write(
+                log_rows(
+                    job.request_id,
+                    job.ts,
+                    challenger,
+                    "shadow",
+                    keys,
+                    values,
+                    False,
+                    1000 * seconds,
+                    None if model_seconds is None else 1000 * model_seconds,
+                    error,
+                )
+            )
+            if values is not None:
+                self.metrics.predictions.labels(challenger.role, challenger.version, "false").inc(
+                    len(keys)
+                )
         finally:
             with self._lock:
                 self._shadow_pending -= 1
-        keys = table[self.domain.KEY].tolist()
-        self.log.write(
-            [
-                {
-                    "request_id": request_id,
-                    "ts": started,
-                    "key": key,
-                    "role": CHALLENGER,
-                    "version": challenger.version,
-                    "mode": "shadow",
-                    "served": 0,
-                    "probability": float(values[i]) if values is not None else None,
-                    "decision": int(values[i] >= challenger.threshold)
-                    if values is not None
-                    else None,
-                    "latency_ms": 1000 * seconds,
-                    "error": error,
-                }
-                for i, key in enumerate(keys)
-            ]
-        )
-        if values is not None:
-            self.metrics.predictions.labels(challenger.role, challenger.version, "false").inc(
-                len(keys)
-            )
 
     def metadata(self) -> dict[str, Any]:
         state = self.state
@@ -503,147 +455,10 @@ class PredictionService:
                     "version": model.version,
                     "threshold": model.threshold,
                     "features": model.features,
+                    "problem": model.problem,
                     "lineage": model.tags,
                 }
                 for model in (state.champion, state.challenger)
                 if model is not None
             },
         }
-
-
-def _row_dict(table: pd.DataFrame, i: int) -> dict[str, Any]:
-    row = table.iloc[i].to_dict()
-    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-
-
-def create_app(root: Path) -> FastAPI:
-    """The FastAPI application (the service starts when the app does)."""
-    holder: dict[str, PredictionService] = {}
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        holder["service"] = PredictionService(root)
-        yield
-        holder.pop("service").close()
-
-    app = FastAPI(title="mlpipe prediction service", lifespan=lifespan)
-
-    def service() -> PredictionService:
-        return holder["service"]
-
-    def unauthorised(request: Request) -> JSONResponse | None:
-        expected = os.environ.get(service().state.settings.api_key_env)
-        if expected and request.headers.get("x-api-key") != expected:
-            return JSONResponse({"detail": "missing or wrong X-API-Key"}, status_code=401)
-        return None
-
-    async def read_json(request: Request) -> tuple[Any, JSONResponse | None]:
-        settings = service().state.settings
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            return None, JSONResponse(
-                {"detail": f"body of {len(body)} bytes exceeds {settings.max_body_bytes}"},
-                status_code=413,
-            )
-        try:
-            return json.loads(body), None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            return None, JSONResponse({"detail": f"malformed JSON: {error}"}, status_code=400)
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/ready")
-    def ready() -> JSONResponse:
-        state = service().state
-        if state.champion is None:
-            return JSONResponse({"ready": False, "detail": "no champion model"}, status_code=503)
-        return JSONResponse({"ready": True, "champion": state.champion.version})
-
-    @app.get("/metadata")
-    def metadata() -> dict[str, Any]:
-        return service().metadata()
-
-    @app.get("/metrics")
-    def metrics() -> PlainTextResponse:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return PlainTextResponse(
-            generate_latest(service().metrics.registry), media_type=CONTENT_TYPE_LATEST
-        )
-
-    @app.post("/predict")
-    async def predict(request: Request) -> JSONResponse:
-        start = time.perf_counter()
-        svc = service()
-        response = unauthorised(request)
-        payload, error = await read_json(request)
-        response = response or error
-        if response is None:
-            response = _predict(svc, payload)
-        svc.metrics.requests.labels(str(response.status_code)).inc()
-        svc.metrics.latency.observe(time.perf_counter() - start)
-        return response
-
-    @app.post("/labels")
-    async def labels(request: Request) -> JSONResponse:
-        response = unauthorised(request)
-        payload, error = await read_json(request)
-        if response or error:
-            return response or error
-        if not isinstance(payload, dict) or not all(
-            isinstance(k, str) and v in (0, 1) for k, v in payload.items()
-        ):
-            return JSONResponse({"detail": "expected an object of key: 0 or 1"}, status_code=422)
-        svc = service()
-        stored = add_labels(svc.root / svc.state.settings.log_path, payload)
-        return JSONResponse({"stored": stored})
-
-    return app
-
-
-def _predict(svc: PredictionService, payload: Any) -> JSONResponse:
-    if isinstance(payload, dict) and "records" in payload:
-        records = payload["records"]
-    elif isinstance(payload, dict):
-        records = [payload]
-    else:
-        records = payload
-    if not isinstance(records, list) or not records:
-        return JSONResponse(
-            {"detail": "expected a record, a list of records or {'records': [...]}"},
-            status_code=422,
-        )
-    limit = svc.state.settings.max_records
-    if len(records) > limit:
-        return JSONResponse(
-            {"detail": f"{len(records)} records exceed the limit of {limit}"}, status_code=413
-        )
-    valid, problems = [], []
-    for i, record in enumerate(records):
-        try:
-            valid.append(svc.request_schema.model_validate(record).model_dump())
-        except ValidationError as error:
-            problems += [
-                {"loc": ["records", i, *e["loc"]], "msg": e["msg"]} for e in error.errors()
-            ]
-    if problems:
-        return JSONResponse({"detail": problems}, status_code=422)
-    try:
-        return JSONResponse(svc.predict(valid))
-    except LookupError as error:
-        return JSONResponse({"detail": str(error)}, status_code=503)
-
-
-def serve(root: Path, host: str | None = None, port: int | None = None) -> None:
-    import uvicorn
-
-    settings = load_serving_settings(root)
-    uvicorn.run(
-        create_app(root),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="warning",
-        access_log=False,
-    )
