@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 # Two xdist workers on two cores: OpenMP threads in each would oversubscribe the machine
 # and spin; one thread per process keeps every test (and the processes it starts) fast.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
-def pytest_configure(config) -> None:
+def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "checklist(*ids): the ML Test Score tests this test is evidence for (D1..Mo7); "
@@ -16,7 +18,7 @@ def pytest_configure(config) -> None:
     )
 
 
-def pytest_collection_modifyitems(items) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each checklist id as a ``checklist`` property of the test's JUnit XML record."""
     for item in items:
         for marker in item.iter_markers("checklist"):
