@@ -45,6 +45,7 @@ def flow_project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[st
     return root, run_cli(root, "mlpipe", "run")
 
 
+@pytest.mark.checklist("I3")
 def test_flow_runs_every_stage_and_summarises(flow_project):
     _root, done = flow_project
     assert done.returncode == 0, done.stderr[-3000:]
@@ -140,6 +141,7 @@ def test_mlflow_run_has_params_metrics_lineage_and_model(flow_project):
     assert any(m.source_run_id == run_id for m in models)
 
 
+@pytest.mark.checklist("I1")
 def test_dvc_repro_force_reproduces_the_flow_results_byte_for_byte(flow_project):
     """`dvc repro --force` re-runs every stage as separate commands (no Prefect) and must
     give the same content hashes as the flow did: same code + data + params, same result."""

@@ -16,6 +16,8 @@ from mlpipe.core.registry import RegistryError, VersionInfo
 from mlpipe.release.aliases import Evidence, check_evidence
 from mlpipe.release.review import review
 
+pytestmark = pytest.mark.checklist("I6")
+
 CRITERIA = PromotionCriteria(
     min_compared=100,
     min_agreement=0.8,

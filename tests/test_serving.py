@@ -211,6 +211,7 @@ def set_challenger(project: Path, version: str, why: str) -> None:
 # --- no service needed ----------------------------------------------------------------
 
 
+@pytest.mark.checklist("D5")
 def test_pseudonyms_are_stable_keyed_and_leave_other_columns_alone():
     records = [{"who": "c1", "age": "18-34", "n": 3}, {"who": "c1", "age": None, "n": 4}]
     hidden = pseudonymise(records, ["who", "age", "absent"], b"key")
@@ -223,6 +224,7 @@ def test_pseudonyms_are_stable_keyed_and_leave_other_columns_alone():
     assert records[0]["who"] == "c1"  # the input is not changed
 
 
+@pytest.mark.checklist("D5")
 def test_the_pseudonym_key_comes_from_the_environment_or_a_private_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_PSEUDONYM_KEY", "shared secret")
     assert pseudonym_key(tmp_path, "TEST_PSEUDONYM_KEY") == b"shared secret"
@@ -287,6 +289,7 @@ def test_predictions_equal_the_offline_model(service, project, domain):
     assert {p["model_role"] for p in batch} == {CHAMPION}
 
 
+@pytest.mark.checklist("I6")
 def test_shadow_scores_both_and_answers_with_the_champion(service, project):
     client, _ = service
     response = client.post("/predict", json={"records": holdout(project, 5, 100)}).json()
@@ -306,6 +309,7 @@ def test_shadow_scores_both_and_answers_with_the_champion(service, project):
     assert {r[:3] for r in roles} == {(CHALLENGER, "2", 0), (CHAMPION, "1", 1)}
 
 
+@pytest.mark.checklist("D5")
 def test_the_log_keeps_identifiers_and_sensitive_values_pseudonymised(service, project, domain):
     client, _ = service
     records = holdout(project, 60, 300)
@@ -338,6 +342,7 @@ def test_the_log_keeps_identifiers_and_sensitive_values_pseudonymised(service, p
     assert key_file.stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.checklist("Mo6")
 def test_latency_covers_the_whole_request_and_model_ms_the_model(service, project):
     client, _ = service
     request_id = client.post("/predict", json={"records": holdout(project, 20)}).json()[
@@ -355,6 +360,7 @@ def test_latency_covers_the_whole_request_and_model_ms_the_model(service, projec
     assert 0 < model < latency
 
 
+@pytest.mark.checklist("Mo6")
 def test_a_slow_feature_shows_in_latency_but_not_in_model_time(project, tmp_path, monkeypatch):
     """In process, with the feature registry's `pages` made 0.2 s slower."""
     settings = ServingSettings(mode="off", log_path=str(tmp_path / "log.db"))
@@ -412,6 +418,7 @@ def test_input_invariant_violations_are_counted_not_hidden(service, project):
     assert 'mlpipe_input_violations_total{rule="minutes: missing"}' in metrics
 
 
+@pytest.mark.checklist("I6")
 def test_a_challenger_that_raises_hangs_or_cannot_be_computed_never_touches_responses(
     service, project
 ):
@@ -455,6 +462,7 @@ def test_a_challenger_that_raises_hangs_or_cannot_be_computed_never_touches_resp
     wait_for(lambda: served_by(client, "2", CHALLENGER))
 
 
+@pytest.mark.checklist("I6")
 def test_a_challengers_own_feature_is_computed_for_it_alone(project, tmp_path, monkeypatch):
     """In process, in canary mode for every key, with `const_one` now known to the feature
     registry: the challenger gets its extra feature, the champion's features stay its own."""
@@ -484,6 +492,7 @@ def test_a_challengers_own_feature_is_computed_for_it_alone(project, tmp_path, m
     assert logged.loc[logged["role"] == CHALLENGER, "error"].isna().all()
 
 
+@pytest.mark.checklist("I6")
 def test_canary_splits_traffic_stickily(service, project):
     client, _ = service
     set_serving(project, mode="canary", canary_fraction=0.3)
@@ -499,6 +508,7 @@ def test_canary_splits_traffic_stickily(service, project):
     wait_for(lambda: client.get("/metadata").json()["mode"] == "shadow")
 
 
+@pytest.mark.checklist("I7")
 def test_a_rollback_is_picked_up_without_restart(service, project):
     client, process = service
     registry = Registry(ProjectPaths(project))
@@ -525,6 +535,7 @@ def test_bounded_load_has_no_server_errors(service, project):
     assert statuses.count(200) == 400
 
 
+@pytest.mark.checklist("I6")
 def test_replay_and_promotion_flow(service, project):
     client, _ = service
     port = client.base_url.port
@@ -578,6 +589,7 @@ def mlpipe_promote(project: Path, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.checklist("I6")
 def test_promote_needs_the_reviews_evidence_or_force(service, project):
     """`mlpipe promote` rests on a recent review deciding "promote" for that challenger
     against that champion; --force --reason overrides it, recorded in the audit."""

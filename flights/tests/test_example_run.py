@@ -13,7 +13,11 @@ from tests.helpers import run_cli
 
 from .conftest import example_project
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("example")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.xdist_group("example"),
+    pytest.mark.checklist("I3"),
+]
 
 
 def test_the_example_runs_to_a_registered_champion(tmp_path):

@@ -14,6 +14,8 @@ from mlpipe.core.features import FeatureRegistry
 
 from ..features import registry as features
 
+pytestmark = pytest.mark.checklist("D7")
+
 
 def prepared(**overrides) -> pd.DataFrame:
     """One prepared row (as prepare.py makes it), with selected values changed."""
@@ -147,6 +149,7 @@ def test_registry_rejects_unknown_and_duplicate_features():
         registry.numeric(one)
 
 
+@pytest.mark.checklist("D6")
 def test_adding_a_feature_is_one_function(params):
     """A new feature is one decorated function; compute picks it up by name (checklist D6)."""
     registry = FeatureRegistry()

@@ -15,6 +15,8 @@ from mlpipe.training.fit import fit
 
 from ..model import BaselineParams, ModelParams, build_baseline, build_model
 
+pytestmark = pytest.mark.checklist("I2")
+
 KINDS = {"color": "categorical", "x": "numeric", "noise": "numeric"}
 FEATURES = list(KINDS)
 
@@ -87,6 +89,7 @@ def _bytes(model) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.checklist("I1")
 def test_training_twice_gives_the_same_model():
     """Same code, data and params: same predictions and the same bytes (checklist I1)."""
     data = learnable(n=2000)

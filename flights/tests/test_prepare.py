@@ -91,6 +91,7 @@ def test_label_is_arrival_delay_at_least_threshold():
     assert list(frame[LABEL]) == [1, 1]
 
 
+@pytest.mark.checklist("D4")
 def test_outcomes_and_identifiers_never_reach_features():
     frame, _ = prepare(tables(), Options())
     leaked = set(frame.columns) & set(OUTCOME_COLUMNS + IDENTIFIER_COLUMNS)
