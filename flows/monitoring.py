@@ -1,5 +1,7 @@
-"""The monitoring flow: checks over a window of the prediction log, a report, MLflow
-metrics, alerts, and, when configured, retraining: monitoring loops back to training."""
+"""The monitoring flow: the monitor step over a window of the prediction log (report,
+MLflow metrics, alerts), then, on a breach and when configured, retraining (monitoring
+loops back to training: the new candidate is gated and registered like any other) and a
+failed run."""
 
 from __future__ import annotations
 
@@ -9,57 +11,36 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
+from mlpipe.core.errors import PipelineError
 from mlpipe.core.paths import find_root
+from tasks import run_step
+
+
+class MonitoringAlert(PipelineError):
+    """At least one monitoring check breached its threshold."""
 
 
 @task
 def run_monitoring(root: str, window_hours: float | None) -> dict[str, Any]:
-    from mlpipe.core.project import Project
-    from mlpipe.monitoring.checks import load_monitor_config
-    from mlpipe.serving.service import load_serving_settings
-    from tasks.monitor import monitor
-
-    ctx = Project.load(Path(root))
-    config = load_monitor_config(ctx.paths.configs / "monitoring.yaml")
-    log_path = ctx.paths.root / load_serving_settings(ctx.paths.root).log_path
-    result = monitor(ctx, config, log_path, window_hours)
-    result["retrain"] = config.alerts.retrain
-    result["fail_flow"] = config.alerts.fail_flow
-    return result
-
-
-def summary_markdown(result: dict[str, Any]) -> str:
-    lines = [
-        f"# Monitoring: model v{result['version']} ({result['rows']} predictions)",
-        "",
-        "| check | value | threshold | status |",
-        "|---|---|---|---|",
-    ]
-    for check in result["checks"]:
-        status = "skipped" if check["skipped"] else ("BREACH" if check["breached"] else "ok")
-        lines.append(f"| {check['name']} | {check['value']} | {check['threshold']} | {status} |")
-    return "\n".join(lines) + "\n"
+    return run_step(["monitor", *([str(window_hours)] if window_hours else [])], Path(root))
 
 
 @flow(name="monitoring")
 def monitoring(root: str | None = None, window_hours: float | None = None) -> dict[str, Any]:
+    from mlpipe.monitoring.report import alert_message, markdown
+
     project = str(Path(root).resolve()) if root else str(find_root())
     result = run_monitoring(project, window_hours)
-    create_markdown_artifact(summary_markdown(result), key="monitoring-summary")
+    create_markdown_artifact(markdown(result), key="monitoring-summary")
+    retraining = None
     if result["breaches"] and result["retrain"]:
         from flows.training import training
 
-        training(root=project)
-    if result["breaches"] and result["fail_flow"]:
-        from tasks.monitor import MonitoringAlert
-
-        breached = [c for c in result["checks"] if c["breached"]]
-        raise MonitoringAlert(
-            f"{len(breached)} monitoring check(s) breached on model v{result['version']}:\n"
-            + "\n".join(
-                f"  - {c['name']} ({c['checklist']}): {c['value']} vs threshold {c['threshold']}"
-                for c in breached
-            )
-            + "\nreport: reports/monitoring/report.html"
-        )
+        state = training(root=project, return_state=True)
+        failed_run = state.is_failed()
+        retraining = (state.message or "the training flow failed") if failed_run else None
+        result["retrained"] = retraining is None
+    if result["breaches"] and (result["fail_flow"] or retraining):
+        failed = f"\nthe retraining it started failed: {retraining}" if retraining else ""
+        raise MonitoringAlert(alert_message(result) + failed)
     return result
