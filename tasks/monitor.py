@@ -29,7 +29,7 @@ from mlpipe.core.validation import load_suite, validate_tables
 from mlpipe.monitoring import checks as m
 from mlpipe.monitoring import history
 from mlpipe.monitoring.drift import Calibration, drift_scores, evidently_report
-from mlpipe.monitoring.recompute import recompute
+from mlpipe.monitoring.recompute import pseudonym_dependent, recompute
 from mlpipe.monitoring.report import report_html
 from mlpipe.serving.predictionlog import read_window
 
@@ -145,13 +145,25 @@ def run_checks(project: Project, config: MonitorConfig, window: Window) -> list[
     served = window.served.reindex(columns=names)
     model = registry.load_model(window.version)
     recomputed = recompute(project, window.inputs, names, version.tags)
+    domain = project.domain
+    probe = project.raw_tables()[domain.main_table]
+    probe = probe.sample(n=min(500, len(probe)), random_state=0)[list(domain.serving_fields)]
+    unrecoverable = pseudonym_dependent(domain, project.reference_context, probe, names)
+    skew_code = recomputed.code + (
+        f"; not compared: {', '.join(unrecoverable)} (computed from fields the log keeps "
+        "only as pseudonyms)"
+        if unrecoverable
+        else ""
+    )
     slice_values = window.inputs.drop(columns=served.columns, errors="ignore").join(served)
     latency = [r["p99_ms"] for r in history.read(history.latency_history(project.paths))]
     training = history.read(history.training_history(project.paths))
     return [
         drift_check(project, config, window, model, names),
         invariants_check(project, config, served),
-        m.skew_check(served, recomputed.features, config.skew, recomputed.code),
+        m.skew_check(
+            served, recomputed.features.drop(columns=unrecoverable), config.skew, skew_code
+        ),
         m.quality_check(window.rows, slice_values, version.offline_roc_auc, config.quality),
         m.stability_check(window.rows, served, config.stability),
         m.performance_check(window.rows, latency, config.performance),

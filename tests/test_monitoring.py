@@ -245,6 +245,28 @@ def test_injected_skew_and_nan_are_caught(project, monkeypatch):
     assert any("minutes" in failure for failure in invariants["details"]["failures"])
 
 
+@pytest.mark.checklist("Mo3")
+def test_features_computed_from_pseudonymised_fields_are_named_not_compared(project):
+    """The log keeps identifiers only as pseudonyms: a feature computed from one cannot be
+    recomputed from the log, so skew leaves it out and says so (instead of a false alarm)."""
+    from mlpipe.monitoring.recompute import pseudonym_dependent
+
+    loaded = Project.load(project)
+    domain = loaded.domain
+    digits = Feature(
+        "customer_digits", "numeric", lambda f: f["customer_id"].astype(str).str.len(), ""
+    )
+    domain.features._features["customer_digits"] = digits
+    try:
+        rows = loaded.raw_tables()["visits"].head(50)[list(domain.serving_fields)]
+        names = ["minutes", "customer_digits", "region"]
+        assert pseudonym_dependent(domain, loaded.reference_context, rows, names) == [
+            "customer_digits"
+        ]
+    finally:
+        del domain.features._features["customer_digits"]
+
+
 def test_skew_is_measured_against_the_code_the_model_was_trained_with(
     project, training_weeks, tmp_path
 ):

@@ -245,7 +245,7 @@ class Registry:
         """The registered model object (scikit-learn compatible, ``predict_proba``)."""
         from mlpipe.core.tracking import load_model
 
-        return load_model(self.model_uri(version))
+        return load_model(self.model_uri(version), self.settings.tracking_uri)
 
     def run_tags(self, run_id: str) -> dict[str, str]:
         return dict(self.client.get_run(run_id).data.tags)

@@ -124,11 +124,14 @@ def log_training_run(settings: TrackingSettings, run: TrainingRun, run_name: str
         return LoggedRun(active.info.run_id, model_uri)
 
 
-def load_model(uri: str) -> Any:
-    """A logged or registered scikit-learn model, by MLflow URI."""
+def load_model(uri: str, tracking_uri: str | None = None) -> Any:
+    """A logged or registered scikit-learn model, by MLflow URI; ``models:/`` URIs are
+    looked up in the store at ``tracking_uri`` (default: MLflow's current one)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow.sklearn
 
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
     return mlflow.sklearn.load_model(uri)
 
 
@@ -150,3 +153,29 @@ def log_metrics_run(
             mlflow.log_params(params)
         mlflow.log_metrics(metrics)
     return run.info.run_id
+
+
+def log_search(
+    settings: TrackingSettings,
+    search_id: str,
+    trials: list[dict[str, Any]],
+    best: dict[str, Any],
+) -> str:
+    """A hyperparameter search: one parent run (the best values) with a child run per
+    trial (its params, validation ROC AUC and fit time)."""
+    import mlflow
+
+    experiment = use_experiment(settings)
+    with mlflow.start_run(experiment_id=experiment, run_name=f"tuning-{search_id}") as parent:
+        mlflow.set_tag("tuning.search_id", search_id)
+        mlflow.log_metric("best.valid_roc_auc", best["valid_roc_auc"])
+        mlflow.log_params({f"best.{k}": v for k, v in best["params"].items()})
+        for trial in trials:
+            with mlflow.start_run(
+                experiment_id=experiment, nested=True, run_name=f"trial-{trial['trial']}"
+            ):
+                mlflow.log_params(trial["params"])
+                mlflow.log_metrics(
+                    {"valid_roc_auc": trial["valid_roc_auc"], "fit_seconds": trial["seconds"]}
+                )
+        return parent.info.run_id

@@ -46,6 +46,23 @@ def features_for(
     return table
 
 
+def pseudonym_dependent(
+    domain: Domain, context: Any, rows: pd.DataFrame, names: list[str]
+) -> list[str]:
+    """Features whose values change when the identifier and sensitive fields are
+    pseudonymised. The prediction log keeps only pseudonyms of those fields, so these
+    features cannot be recomputed from it (e.g. aircraft data joined on a tail number)
+    and are left out of the skew comparison, named in its report."""
+    from mlpipe.core.privacy import pseudonymise
+
+    hidden = [c for c in (*domain.identifiers, *domain.sensitive) if c in domain.serving_fields]
+    if not hidden or rows.empty:
+        return []
+    clear = features_for(domain, context, rows, names)
+    masked = features_for(domain, context, pseudonymise(rows, hidden, b"probe"), names)
+    return [name for name in names if not clear[name].equals(masked[name])]
+
+
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
     try:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=60)
