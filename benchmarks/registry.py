@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.pipeline import report, timed  # noqa: E402
-from tests.helpers import make_project, update_params  # noqa: E402
+from tests.helpers import copy_repo, git_commit, update_params  # noqa: E402
 
 
 def main() -> None:
@@ -33,13 +33,15 @@ def main() -> None:
     median = statistics.median
 
     with tempfile.TemporaryDirectory(prefix="mlpipe-bench-") as tmp:
-        root = make_project(Path(tmp) / "project", overrides={})
+        root = copy_repo(Path(tmp) / "project")  # the worked example, as a git repository
+        git_commit(root)
         timed(root, "mlpipe", "run", "--no-register")
         first, _ = timed(root, "mlpipe", "register")
         update_params(root, {"model": {"random_state": 7}})  # same quality, new bytes
+        git_commit(root, "another seed")  # registering needs a clean tree
         timed(root, "mlpipe", "run", "--no-register")
         new_version, _ = timed(root, "mlpipe", "register")
-        timed(root, "mlpipe", "promote")
+        timed(root, "mlpipe", "promote", "--force", "--reason", "benchmark: no review evidence")
         again = [timed(root, "mlpipe", "register")[0] for _ in range(options.repeats)]
         rollbacks = [
             timed(root, "mlpipe", "rollback", "--to", "1" if i % 2 == 0 else "2")[0]

@@ -1,16 +1,16 @@
 """Hyperparameter tuning (checklist M3): trials run in parallel as Prefect tasks on Dask
 (prefect-dask): a local cluster by default, an existing one by address.
 
-Every trial trains on the training window and is scored on the validation window (time
-order kept, never random folds); each becomes an MLflow child run under one tuning run,
-and the search and its best values go to reports/tuning.json. `mlpipe tune --apply`
-writes the best values into params.yaml, so training picks them up through DVC."""
+Every trial trains the domain's model spec on the training window and is scored on the
+validation window (mlpipe.training.tuning); each becomes an MLflow child run under one
+tuning run, and the search (its id, trials and best values) goes to reports/tuning.json.
+`mlpipe tune --apply` writes the best values into params.yaml and records when and from
+which search, so the registered version can say where its params came from."""
 
 from __future__ import annotations
 
-import random
 import socket
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -21,46 +21,26 @@ from mlpipe.core.errors import PipelineError
 from mlpipe.core.paths import find_root
 
 
-def sample_trials(space: dict[str, list[Any]], trials: int, seed: int) -> list[dict[str, Any]]:
-    """``trials`` distinct points of the grid, in a seeded random order."""
-    grid: list[dict[str, Any]] = [{}]
-    for name in sorted(space):
-        grid = [{**point, name: value} for point in grid for value in space[name]]
-    random.Random(seed).shuffle(grid)
-    return grid[:trials]
-
-
 @task
 def run_trial(root: str, index: int, values: dict[str, Any]) -> dict[str, Any]:
-    from sklearn.metrics import roc_auc_score
     from threadpoolctl import threadpool_limits
 
-    from mlpipe.core.io import read_parquet
-    from mlpipe.core.params import ModelParams
     from mlpipe.core.project import Project
-    from tasks.featurize import SPLIT
-    from tasks.train import build_model, fit
+    from mlpipe.training import tuning
 
-    ctx = Project.load(Path(root))
-    params, domain = ctx.params, ctx.domain
-    table = read_parquet(ctx.paths.features)
-    train, valid = table.loc[table[SPLIT] == "train"], table.loc[table[SPLIT] == "valid"]
-    spec = ModelParams(**{**params.model.model_dump(), **values})
-    start = time.perf_counter()
+    project = Project.load(Path(root))
+    domain = project.domain
+    params = domain.model.params(**{**project.model_params.model_dump(), **values})
+    kinds = domain.features.kinds(project.features)
     with threadpool_limits(1):  # one trial per Dask worker process, one core each
-        model = fit(
-            build_model(domain.features.kinds(params.features), spec),
-            train,
-            params.features,
-            domain.LABEL,
+        scored = tuning.run_trial(
+            lambda: domain.model.build(kinds, params),
+            project.feature_table("train"),
+            project.feature_table("valid"),
+            project.features,
+            domain.label,
         )
-        proba = model.predict_proba(valid[params.features])[:, 1]
-    return {
-        "trial": index,
-        "params": values,
-        "seconds": round(time.perf_counter() - start, 3),
-        "valid_roc_auc": round(float(roc_auc_score(valid[domain.LABEL], proba)), 6),
-    }
+    return {"trial": index, "params": values, **scored}
 
 
 def check_scheduler(address: str) -> None:
@@ -73,51 +53,60 @@ def check_scheduler(address: str) -> None:
         raise PipelineError(f"the Dask scheduler at {address} is unreachable: {error}") from None
 
 
-def log_search(root: Path, results: list[dict[str, Any]], best: dict[str, Any]) -> str:
-    import mlflow
-
-    from mlpipe.core.paths import ProjectPaths
-    from mlpipe.core.tracking import tracking_settings, use_experiment
-
-    experiment = use_experiment(tracking_settings(ProjectPaths(root)))
-    with mlflow.start_run(experiment_id=experiment, run_name="tuning") as parent:
-        mlflow.log_metric("best.valid_roc_auc", best["valid_roc_auc"])
-        mlflow.log_params({f"best.{k}": v for k, v in best["params"].items()})
-        for result in results:
-            with mlflow.start_run(
-                experiment_id=experiment, nested=True, run_name=f"trial-{result['trial']}"
-            ):
-                mlflow.log_params(result["params"])
-                mlflow.log_metrics(
-                    {"valid_roc_auc": result["valid_roc_auc"], "fit_seconds": result["seconds"]}
-                )
-        return parent.info.run_id
-
-
 def search(root: str) -> dict[str, Any]:
     from mlpipe.core.errors import ConfigError
-    from mlpipe.core.io import write_json
+    from mlpipe.core.io import read_json, write_json
+    from mlpipe.core.lineage import dvc_lock_hashes
     from mlpipe.core.project import Project
+    from mlpipe.core.tracking import log_search, tracking_settings
+    from mlpipe.training.tuning import sample_trials, search_id
 
-    ctx = Project.load(Path(root))
-    tuning = ctx.params.tuning
+    project = Project.load(Path(root))
+    tuning = project.params.tuning
     if tuning is None:
         raise ConfigError("params.yaml has no tuning section")
+    tuning.check_space(project.domain.model.params, project.params.model)
+    if not project.paths.features.is_file():
+        raise ConfigError("no feature table yet: run `mlpipe run` before tuning")
     trials = sample_trials(tuning.space, tuning.trials, tuning.seed)
-    start = time.perf_counter()
+    data = dvc_lock_hashes(project.paths.root).get("data/features/features.parquet", "")
+    start = datetime.now(UTC)
     futures = [run_trial.submit(root, i, values) for i, values in enumerate(trials)]
     results = sorted((future.result() for future in futures), key=lambda r: r["trial"])
-    wall = time.perf_counter() - start
+    wall = (datetime.now(UTC) - start).total_seconds()
     best = max(results, key=lambda r: (r["valid_roc_auc"], -r["trial"]))
-    run_id = log_search(Path(root), results, best)
+    identifier = search_id(tuning.space, tuning.trials, tuning.seed, data)
+    run_id = log_search(tracking_settings(project.paths), identifier, results, best)
+    path = project.paths.reports / "tuning.json"
+    previous = read_json(path) if path.is_file() else {}
     summary = {
+        "search_id": identifier,
+        "searched_at": start.isoformat(timespec="seconds"),
         "best": best,
         "trials": results,
         "wall_seconds": round(wall, 2),
         "mlflow_run_id": run_id,
+        "applied": previous.get("applied"),  # what params.yaml holds stays on record
     }
-    write_json(ctx.paths.reports / "tuning.json", summary)
+    write_json(path, summary)
     return summary
+
+
+def apply_best(root: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """Write the best values into params.yaml and record which search they came from."""
+    from mlpipe.core.io import write_json
+    from mlpipe.core.params import set_section_values
+    from mlpipe.core.paths import ProjectPaths
+
+    paths = ProjectPaths(root)
+    set_section_values(paths.params, "model", summary["best"]["params"])
+    applied = {
+        "search_id": summary["search_id"],
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "values": summary["best"]["params"],
+    }
+    write_json(paths.reports / "tuning.json", {**summary, "applied": applied})
+    return applied
 
 
 @flow(name="tuning")

@@ -21,6 +21,7 @@ from mlpipe.core.tracking import (
     tracking_settings,
 )
 from mlpipe.training.evaluation import Evaluation, evaluate
+from mlpipe.training.tuning import tuning_tags
 
 
 def run(project: Project) -> dict[str, Any]:
@@ -64,16 +65,16 @@ def run(project: Project) -> dict[str, Any]:
 
 
 def draw(result: Evaluation, folder: Any) -> None:
+    """The plots, on finite predictions (NaN or inf ones are the gate's to report)."""
     curves = {
-        "model": (result.y_test, result.p_model),
-        "baseline": (result.y_test, result.p_baseline),
+        name: (result.y_test[np.isfinite(p)], p[np.isfinite(p)])
+        for name, p in (("model", result.p_model), ("baseline", result.p_baseline))
     }
     plots.roc(curves, folder / "roc.png")
     plots.precision_recall(curves, folder / "precision_recall.png")
     plots.calibration(curves, folder / "calibration.png")
-    plots.confusion(
-        result.y_test, (result.p_model >= result.threshold).astype(int), folder / "confusion.png"
-    )
+    y, p = curves["model"]
+    plots.confusion(y, (p >= result.threshold).astype(int), folder / "confusion.png")
     plots.importance(
         list(result.importance),
         np.array([v["mean"] for v in result.importance.values()]),
@@ -97,6 +98,12 @@ def track(project: Project, table: Any, result: Evaluation, model: Any) -> Logge
             "threshold": result.threshold,
         },
         float(train_end.max()),
+    )
+    tuning = paths.reports / "tuning.json"
+    tags.update(
+        tuning_tags(
+            read_json(tuning) if tuning.is_file() else None, project.model_params.model_dump()
+        )
     )
     metrics = {
         **{f"test.{k}": v for k, v in result.model.items() if isinstance(v, int | float)},

@@ -1,9 +1,10 @@
-"""gate: decide whether the candidate may be registered (checklist I4, M5, M6, M7).
+"""gate: decide whether the candidate may be registered (checklist D2, D4, I4, M5-M7).
 
-Reads the evaluation results, re-scores the current champion on the same test rows,
-builds the metrics table and validates it with the GX suite generated from
-configs/gate.yaml. Writes reports/gate/ (verdict.json, report.html, metrics_table.csv);
-a failed gate raises, so nothing downstream registers anything."""
+Reads the evaluation results and feature importance, re-scores the current champion on
+the same test rows, builds the metrics table and validates it with the GX suite
+generated from configs/gate.yaml (warn-only checks are listed in the verdict). Writes
+reports/gate/ (verdict.json, report.html, metrics_table.csv); a failed gate raises, so
+nothing downstream registers anything."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ from mlpipe.core.io import atomic_path, file_sha256, read_json, write_json, writ
 from mlpipe.core.metrics import binary_metrics, rounded, slice_metrics
 from mlpipe.core.project import Project
 from mlpipe.core.registry import CHAMPION, Registry, VersionInfo
-from mlpipe.release.gate import judge, metrics_table
+from mlpipe.release.gate import (
+    LEAK_HINT,
+    judge,
+    metrics_table,
+    report_html,
+    review_rows,
+    warnings,
+)
 
 
 def _evaluation(project: Project) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -66,12 +74,14 @@ def rescore_champion(
 def run(project: Project) -> dict[str, Any]:
     config = project.configs.gate
     evaluation, slices = _evaluation(project)
+    importance = read_json(project.paths.reports / "importance.json")
     registry = Registry(project.paths, must_exist=False)
     champion = registry.alias(CHAMPION)
     champion_overall = champion_slices = None
     note = "no champion yet: judged on the absolute checks alone"
     if champion is not None:
         champion_overall, champion_slices, note = rescore_champion(project, champion, registry)
+    has_champion = champion_overall is not None
     table = metrics_table(
         config,
         evaluation["model"],
@@ -79,8 +89,11 @@ def run(project: Project) -> dict[str, Any]:
         champion_overall,
         slices,
         champion_slices,
+        importance,
     )
-    report = judge(config, table, has_champion=champion_overall is not None)
+    report = judge(config, table, has_champion)
+    rows = review_rows(config, table, has_champion)
+    warned = warnings(rows)
     verdict = {
         "passed": report.success,
         "model_sha256": file_sha256(project.paths.models / "model.joblib"),
@@ -90,16 +103,19 @@ def run(project: Project) -> dict[str, Any]:
             {"check": c.name, "passed": c.success, "expected": c.expected, "observed": c.observed}
             for c in report.checks
         ],
+        "warnings": warned,
     }
     folder = project.paths.reports / "gate"
     write_json(folder / "verdict.json", verdict)
-    write_text(folder / "report.html", report.to_html())
+    write_text(folder / "report.html", report_html(rows, report.success, note))
     with atomic_path(folder / "metrics_table.csv") as tmp:
         table.replace({np.nan: None}).to_csv(tmp, index=False)
     if not report.success:
+        leak = any(c.name.startswith("leak alarm") for c in report.failures)
         raise GateFailed(
             f"quality gate failed ({note}); nothing registered.\n"
             + report.summary()
+            + (f"\n{LEAK_HINT}" if leak else "")
             + f"\nreport: {folder / 'report.html'}"
         )
     return {
@@ -107,4 +123,5 @@ def run(project: Project) -> dict[str, Any]:
         "champion_version": verdict["champion_version"],
         "note": note,
         "checks": len(report.checks),
+        "warnings": warned,
     }

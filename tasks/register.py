@@ -6,6 +6,7 @@ becomes ``champion``; later ones become ``challenger`` until promoted."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mlpipe.core.errors import GateFailed
@@ -16,7 +17,17 @@ from mlpipe.core.registry import Registry, RegistryError
 from mlpipe.release import aliases
 from mlpipe.release.card import model_card
 
-LINEAGE_PREFIXES = ("git.", "data.", "env.", "model.", "params", "train.", "prefect.", "reproduce")
+LINEAGE_PREFIXES = (
+    "git.",
+    "data.",
+    "env.",
+    "model.",
+    "params",
+    "train.",
+    "prefect.",
+    "reproduce",
+    "tuning.",
+)
 
 
 def release_tags(
@@ -37,11 +48,27 @@ def release_tags(
             "env.registered_lock_sha256": registered_lock,
             "gate.verdict": "passed" if verdict["passed"] else "failed",
             "gate.champion_compared": verdict.get("champion_version"),
+            "gate.warnings": json.dumps(verdict.get("warnings", [])),
         }
     )
     if force_reason:
         tags["gate.forced_reason"] = force_reason
     return {key: str(value) for key, value in tags.items()}
+
+
+def refuse_dirty(run_tags: dict[str, str], project: Project, force_reason: str | None) -> None:
+    """A model trained from uncommitted code cannot be reviewed or reproduced (checklist
+    M1): refused unless configs/gate.yaml allows it or the registration is forced."""
+    if run_tags.get("git.dirty") != "True" or force_reason:
+        return
+    if project.configs.gate.release.allow_dirty:
+        return
+    raise GateFailed(
+        "the model was trained from a dirty git tree (uncommitted changes to tracked "
+        f"files, diff sha256 {run_tags.get('git.diff_sha256', '?')[:12]}): nobody can review or "
+        "reproduce it. Commit, re-run the pipeline and register; or use --force --reason "
+        "'...' (configs/gate.yaml release.allow_dirty: true allows it always)"
+    )
 
 
 def run(project: Project, force_reason: str | None = None) -> dict[str, Any]:
@@ -60,6 +87,7 @@ def run(project: Project, force_reason: str | None = None) -> dict[str, Any]:
     slices = read_json(paths.reports / "slice_metrics.json")
 
     registry = Registry(paths, must_exist=True)
+    refuse_dirty(registry.run_tags(mlflow_run["run_id"]), project, force_reason)
     with registry.lock():
         existing = registry.find_by_tag("model.sha256", sha256)
         if existing is not None:

@@ -4,13 +4,16 @@ the model spec of the domain package."""
 from __future__ import annotations
 
 import resource
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import joblib
 
 from mlpipe.core.io import atomic_path, file_sha256, write_json
 from mlpipe.core.project import Project
+from mlpipe.monitoring import history
 from mlpipe.training.fit import fit
 
 
@@ -55,4 +58,9 @@ def run(project: Project) -> dict[str, Any]:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     write_json(project.paths.reports / "train_metrics.json", timings)
+    # each run's cost, for monitoring to compare with earlier runs started the same way
+    # (a flow runs every stage in one process, `dvc repro` each in its own: checklist Mo6)
+    entry = " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]]) if sys.argv else ""
+    record = {"at": time.time(), "entry": entry, "train_rows": len(train), **timings}
+    history.append(history.training_history(project.paths), record)
     return {"train_rows": len(train), "model_sha256": hashes["model"], **timings}

@@ -11,6 +11,7 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mlpipe.core.errors import GateFailed
@@ -22,7 +23,11 @@ from mlpipe.release.aliases import promote, rollback
 from tasks import run_step
 from tests.helpers import InvertOnSlice, make_project, replace_model, run_cli, run_pipeline, train
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("registry")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.xdist_group("registry"),
+    pytest.mark.checklist("I4", "I7", "M1", "M5", "M6"),
+]
 
 REQUIRED_TAGS = (
     "git.commit",
@@ -49,13 +54,22 @@ REQUIRED_TAGS = (
 )
 
 
+class NaNOnSlice(InvertOnSlice):
+    """A deliberately broken model: no answer (NaN) on one slice."""
+
+    def predict_proba(self, frame):
+        proba = self.model.predict_proba(frame).copy()
+        proba[(frame[self.column] == self.value).to_numpy()] = np.nan
+        return proba
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    root = make_project(tmp_path_factory.mktemp("registry") / "project")
+    root = make_project(
+        tmp_path_factory.mktemp("registry") / "project", {"model": {"max_iter": 40}}
+    )
     os.environ.pop("MLFLOW_TRACKING_URI", None)
-    run_pipeline(root)
-    run_step(["gate"], root)
-    run_step(["register"], root)
+    run_pipeline(root, release=True)
     return root
 
 
@@ -84,6 +98,9 @@ def test_first_model_becomes_champion_with_complete_lineage(project):
     assert tags["gate.verdict"] == "passed"
     assert head in tags["reproduce"]
     assert json.loads(tags["params"])["model"]["max_iter"] == 40
+    assert tags["tuning.applied"] == "false"  # params.yaml not from a recorded search
+    verdict = read_json(project / "reports" / "gate" / "verdict.json")
+    assert json.loads(tags["gate.warnings"]) == verdict["warnings"]
     assert "# Model card" in champion.description and "Per slice" in champion.description
     run_id = tags["mlflow.run_id"]
     assert any(a.path == "model_card.md" for a in reg.client.list_artifacts(run_id))
@@ -105,13 +122,14 @@ def test_the_same_model_is_not_registered_twice(project):
     ("broken", "failing_check"),
     [
         (lambda root: train(root, shuffle=True), "beats the baseline"),
-        (lambda root: InvertOnSlice(train(root), "origin", "JFK"), "origin=JFK"),
+        (lambda root: InvertOnSlice(train(root), "region", "north"), "region=north"),
         (
             lambda root: train(root, max_iter=1, learning_rate=0.01, max_leaf_nodes=2),
             "not worse than the champion",
         ),
+        (lambda root: NaNOnSlice(train(root), "region", "east"), "no NaN or inf predictions"),
     ],
-    ids=["shuffled labels", "collapsed slice", "worse than champion"],
+    ids=["shuffled labels", "collapsed slice", "worse than champion", "NaN predictions"],
 )
 def test_gate_rejects_and_nothing_changes(project, broken, failing_check):
     reg = registry(project)
@@ -251,3 +269,45 @@ def run_env(root: Path, env: dict[str, str]) -> dict[str, str]:
     from tests.helpers import project_env
 
     return {**project_env(root), "MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"]}
+
+
+def test_the_diff_against_the_champion_is_markdown_for_a_pull_request(project):
+    done = run_cli(project, "mlpipe", "diff")
+    assert done.returncode == 0, done.stderr[-2000:]
+    champion = registry(project).alias(CHAMPION).version
+    assert done.stdout.startswith(f"## Model change vs champion v{champion}")
+    assert "### Headline metrics (test window)" in done.stdout
+    assert "| region=north |" in done.stdout  # the champion's slice metrics, from its run
+    assert (project / "reports" / "diff.md").read_text() == done.stdout
+
+
+@pytest.mark.checklist("M1")
+def test_registering_from_a_dirty_tree_is_refused_unless_forced_or_allowed(project):
+    reg = registry(project)
+    tracked = project / "toydomain" / "model.py"
+    gate_config = project / "configs" / "gate.yaml"
+    saved, saved_config = tracked.read_text(), gate_config.read_text()
+    try:
+        tracked.write_text(saved + "\n# an uncommitted change\n")
+        replace_model(project, train(project, random_state=3))  # trained from a dirty tree
+        versions = len(reg.versions())
+        done = run_cli(project, "mlpipe", "register")
+        assert done.returncode == 1
+        assert "trained from a dirty git tree" in done.stderr and "--force" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert len(reg.versions()) == versions
+        done = run_cli(project, "mlpipe", "register", "--force", "--reason", "hotfix 7")
+        assert done.returncode == 0, done.stderr[-2000:]
+        forced = reg.versions()[-1]
+        assert forced.tags["git.dirty"] == "True" and forced.tags["git.diff_sha256"] != "None"
+        assert forced.tags["gate.forced_reason"] == "hotfix 7"
+
+        gate_config.write_text(saved_config + "release:\n  allow_dirty: true\n")
+        replace_model(project, train(project, random_state=4))
+        run_step(["gate"], project)
+        allowed = run_step(["register"], project)
+        assert allowed["new"]
+        assert "gate.forced_reason" not in reg.version(allowed["version"]).tags
+    finally:
+        tracked.write_text(saved)
+        gate_config.write_text(saved_config)

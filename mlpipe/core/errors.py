@@ -23,3 +23,11 @@ class ValidationFailed(PipelineError):
 
 class GateFailed(PipelineError):
     """The candidate did not pass the quality gate: nothing was registered."""
+
+
+class FeatureBudgetExceeded(PipelineError):
+    """A feature costs more time or memory than params.yaml's feature_budget allows."""
+
+
+class ScoreBelowFloor(PipelineError):
+    """The ML Test Score fell under the floor of configs/score.yaml (CI fails on a drop)."""

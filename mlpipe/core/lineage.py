@@ -31,14 +31,31 @@ def _git(root: Path, *args: str) -> str | None:
     return done.stdout
 
 
+def _changed_sources(root: Path) -> list[str]:
+    """Tracked files changed since the commit, other than the pipeline's own outputs
+    (dvc.lock, the outputs it records and the .gitignore files DVC keeps beside them: a
+    run rewrites those, and you commit them after it)."""
+    status = _git(root, "status", "--porcelain", "--untracked-files=no") or ""
+    recorded = dvc_lock_hashes(root)
+    outputs = {"dvc.lock", *recorded}
+    outputs.update(str(Path(out).parent / ".gitignore") for out in recorded)
+    changed = [line[3:].split(" -> ")[-1].strip('"') for line in status.splitlines() if line]
+    return [
+        path
+        for path in changed
+        if not any(path == out or path.startswith(out.rstrip("/") + "/") for out in outputs)
+    ]
+
+
 def code_version(root: Path) -> dict[str, Any]:
-    """The git commit, whether the tree was dirty, and a hash of the diff when it was."""
+    """The git commit, whether the code or config was changed since (the tree was dirty),
+    and a hash of that diff when it was."""
     commit = _git(root, "rev-parse", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None, "diff_sha256": None}
-    status = _git(root, "status", "--porcelain", "--untracked-files=no") or ""
-    dirty = bool(status.strip())
-    diff = _git(root, "diff", "HEAD") if dirty else None
+    changed = _changed_sources(root)
+    dirty = bool(changed)
+    diff = _git(root, "diff", "HEAD", "--", *changed) if dirty else None
     return {
         "commit": commit.strip(),
         "dirty": dirty,

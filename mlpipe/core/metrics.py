@@ -21,8 +21,12 @@ from sklearn.metrics import (
 
 
 def f1_optimal_threshold(y_true: np.ndarray, proba: np.ndarray) -> float:
-    """The probability cut that maximises F1 (chosen on validation data, never on test)."""
-    precision, recall, thresholds = precision_recall_curve(y_true, proba)
+    """The probability cut that maximises F1 (chosen on validation data, never on test),
+    on the finite predictions."""
+    finite = np.isfinite(np.asarray(proba, dtype=float))
+    precision, recall, thresholds = precision_recall_curve(
+        np.asarray(y_true)[finite], np.asarray(proba)[finite]
+    )
     f1 = np.divide(
         2 * precision * recall,
         precision + recall,
@@ -42,12 +46,16 @@ def _safe(metric: Any, *args: Any, **kwargs: Any) -> float:
 
 
 def binary_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
-    y_true = np.asarray(y_true).astype(int)
+    """Metrics on the finite predictions; NaN or inf ones are counted, not scored, so a
+    broken model reaches the gate's own check instead of crashing evaluation."""
     proba = np.asarray(proba, dtype=float)
+    finite = np.isfinite(proba)
+    n = len(proba)
+    y_true, proba = np.asarray(y_true).astype(int)[finite], proba[finite]
     decision = (proba >= threshold).astype(int)
     both_classes = len(np.unique(y_true)) == 2
     return {
-        "n": len(y_true),
+        "n": n,
         "positive_rate": float(y_true.mean()) if len(y_true) else math.nan,
         "roc_auc": _safe(roc_auc_score, y_true, proba) if both_classes else math.nan,
         "pr_auc": _safe(average_precision_score, y_true, proba) if both_classes else math.nan,
@@ -57,7 +65,7 @@ def binary_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> d
         "f1": _safe(f1_score, y_true, decision, zero_division=0),
         "precision": _safe(precision_score, y_true, decision, zero_division=0),
         "recall": _safe(recall_score, y_true, decision, zero_division=0),
-        "nonfinite_predictions": int((~np.isfinite(proba)).sum()),
+        "nonfinite_predictions": int((~finite).sum()),
     }
 
 

@@ -5,7 +5,6 @@ GX's API changes between major versions; only this module talks to it."""
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -65,28 +64,30 @@ class ValidationReport:
         }
 
     def to_html(self) -> str:
-        rows = []
-        for check in self.checks:
-            status = "pass" if check.success else "FAIL"
-            rows.append(
-                f"<tr class='{status.lower()}'><td>{status}</td><td>{html.escape(check.table)}</td>"
-                f"<td>{html.escape(check.column or '')}</td>"
-                f"<td>{html.escape(check.expectation)}</td>"
-                f"<td>{html.escape(_short(check.expected))}</td>"
-                f"<td>{html.escape(_short(check.observed))}</td></tr>"
-            )
+        from mlpipe.core.html import page, paragraph, table
+
+        rows = [
+            [
+                "pass" if check.success else "FAIL",
+                check.table,
+                check.column or "",
+                check.expectation,
+                _short(check.expected),
+                _short(check.observed),
+            ]
+            for check in self.checks
+        ]
         verdict = "passed" if self.success else f"failed ({len(self.failures)} violations)"
-        return (
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>Validation: {html.escape(self.dataset)}</title><style>"
-            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}"
-            ".pass td:first-child{color:#176c2c}.fail{background:#fde2e2}"
-            ".fail td:first-child{color:#a40000;font-weight:bold}</style></head><body>"
-            f"<h1>Data validation: {html.escape(self.dataset)}</h1>"
-            f"<p>{len(self.checks)} expectations, {verdict}.</p>"
-            "<table><tr><th>status</th><th>table</th><th>column</th><th>expectation</th>"
-            "<th>expected</th><th>observed</th></tr>" + "".join(rows) + "</table></body></html>\n"
+        return page(
+            f"Data validation: {self.dataset}",
+            [
+                paragraph(f"{len(self.checks)} expectations, {verdict}."),
+                table(
+                    ["status", "table", "column", "expectation", "expected", "observed"],
+                    rows,
+                    ["pass" if check.success else "fail" for check in self.checks],
+                ),
+            ],
         )
 
 

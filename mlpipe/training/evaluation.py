@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 
 from mlpipe.core.errors import DataError
-from mlpipe.core.metrics import binary_metrics, f1_optimal_threshold, rounded, slice_metrics
+from mlpipe.core.metrics import (
+    auc,
+    binary_metrics,
+    f1_optimal_threshold,
+    rounded,
+    slice_metrics,
+)
 from mlpipe.core.params import EvaluateParams
 from mlpipe.core.project import SPLIT
 from mlpipe.training.fit import predict
@@ -33,6 +39,17 @@ class Evaluation:
     p_baseline: np.ndarray
 
 
+def helps(mean: float, std: float) -> bool:
+    """A feature helps when its importance is above zero by more than its spread across
+    repeats (checklist D2); the gate checks the same margin."""
+    return mean - std > 0
+
+
+def _roc_auc(model: Any, frame: pd.DataFrame, y: Any) -> float:
+    """Scorer on the finite predictions (NaN ones are the gate's to report)."""
+    return auc(np.asarray(y), model.predict_proba(frame)[:, 1])
+
+
 def feature_importance(
     model: Any, frame: pd.DataFrame, features: list[str], label: str, params: EvaluateParams
 ) -> dict[str, dict[str, float]]:
@@ -44,7 +61,7 @@ def feature_importance(
         model,
         sample[features],
         sample[label],
-        scoring="roc_auc",
+        scoring=_roc_auc,
         n_repeats=params.importance_repeats,
         random_state=params.seed,
         n_jobs=1,
@@ -53,7 +70,7 @@ def feature_importance(
         name: {
             "mean": round(float(mean), 6),
             "std": round(float(std), 6),
-            "helps": bool(mean > 0),
+            "helps": helps(float(mean), float(std)),
         }
         for name, mean, std in zip(
             features, result.importances_mean, result.importances_std, strict=True
