@@ -29,8 +29,14 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+DEBUG_VARIABLE = "MLPIPE_DEBUG"
+
+
 def guarded(action: Callable[[], Any]) -> Any:
-    """Run ``action``; a known failure becomes one clear message and a non-zero exit."""
+    """Run ``action``; any failure becomes one clear message and a non-zero exit (the
+    traceback only with MLPIPE_DEBUG=1)."""
+    import os
+
     try:
         return action()
     except PipelineError as error:
@@ -38,11 +44,23 @@ def guarded(action: Callable[[], Any]) -> Any:
     except ImportError as error:
         _fail(f"{error}: is the environment installed? run `make install`")
     except Exception as error:
-        from dvc.exceptions import DvcException
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        if "dvc" in sys.modules:
+            from dvc.exceptions import DvcException
 
-        if isinstance(error, DvcException):
-            _fail(f"DVC: {error}")
-        raise
+            if isinstance(error, DvcException):
+                cause = f" ({error.__cause__})" if error.__cause__ else ""
+                _fail(f"DVC: {error}{cause}")
+        if "Prefect API server" in str(error):
+            _fail(
+                f"{error} The machine may be too busy: retry, raise "
+                "server.ephemeral.startup_timeout_seconds under [tool.prefect] in "
+                "pyproject.toml, or run a Prefect server (make prefect-up)."
+            )
+        _fail(
+            f"unexpected {type(error).__name__}: {error} (set {DEBUG_VARIABLE}=1 for the traceback)"
+        )
 
 
 @app.command()
@@ -66,7 +84,10 @@ def run(
         from mlpipe.core.tracking import tracking_settings
 
         start = time.perf_counter()
-        outcomes = training(root=str(paths.root), force=force, register=register)
+        state = training(root=str(paths.root), force=force, register=register, return_state=True)
+        if state.is_failed():
+            raise PipelineError(state.message or "the training flow failed")
+        outcomes = state.result()
         settings = tracking_settings(paths)
         print_summary(
             outcomes,
@@ -120,6 +141,8 @@ def gate() -> None:
     def action() -> None:
         result = run_step(["gate"])
         typer.echo(f"gate passed: {result['checks']} checks; {result['note']}")
+        for warning in result["warnings"]:
+            typer.secho(f"  warning: {warning}", fg="yellow")
 
     guarded(action)
 
@@ -164,16 +187,31 @@ def promote(
     version: Annotated[
         str | None, typer.Option(help="Version to promote (default: the challenger).")
     ] = None,
-    force: ForceOption = False,
+    force: Annotated[
+        bool, typer.Option(help="Override the gate and review evidence checks (needs --reason).")
+    ] = False,
     reason: ReasonOption = None,
 ) -> None:
-    """Make the challenger (or --version) the champion, after re-checking its gate verdict."""
+    """Make the challenger (or --version) the champion: needs its gate verdict and a recent
+    promotion review (`mlpipe review`) deciding "promote" for it, or --force --reason."""
     forced = _reason(force, reason)
 
     def action() -> None:
+        from mlpipe.core.configs import ServingSettings
+        from mlpipe.core.io import read_json
+        from mlpipe.core.paths import ProjectPaths
+        from mlpipe.core.settings import load_settings
+        from mlpipe.release.aliases import Evidence
         from mlpipe.release.aliases import promote as promote_version
 
-        event = promote_version(_registry(), version, forced)
+        paths = ProjectPaths.discover()
+        review = paths.reports / "promotion" / "review.json"
+        settings = load_settings(ServingSettings, paths.configs / "serving.yaml")
+        evidence = Evidence(
+            read_json(review) if review.is_file() else None,
+            settings.promotion.evidence_max_age_hours,
+        )
+        event = promote_version(_registry(), version, forced, evidence)
         typer.echo(f"champion: v{event.from_version} -> v{event.to_version}")
 
     guarded(action)
@@ -239,7 +277,7 @@ def serve(
 
     def action() -> None:
         from mlpipe.core.paths import ProjectPaths
-        from mlpipe.serving.service import serve as run_service
+        from mlpipe.serving.app import serve as run_service
 
         run_service(ProjectPaths.discover().root, host, port)
 
@@ -322,15 +360,17 @@ def monitor(
     ] = None,
 ) -> None:
     """Run the monitoring flow once: drift, invariants, skew, quality, stability,
-    performance, dependencies, staleness (exit 1 on a breach)."""
+    serving and training performance, dependencies, staleness (exit 1 on a breach)."""
 
     def action() -> None:
         from flows.monitoring import monitoring
         from mlpipe.core.paths import ProjectPaths
 
         result = monitoring(root=str(ProjectPaths.discover().root), window_hours=window_hours)
+        breaches = ", ".join(result["breaches"])
+        verdict = f"alerted on {breaches} (alerts.fail_flow is off)" if breaches else "no breach"
         typer.echo(
-            f"monitoring ok: {len(result['checks'])} checks, no breach "
+            f"monitoring: {len(result['checks'])} checks, {verdict} "
             f"(report: reports/monitoring/report.html)"
         )
 
@@ -348,20 +388,164 @@ def tune(
     """Search the hyperparameter space of params.yaml on Dask; log every trial to MLflow."""
 
     def action() -> None:
-        from flows.tuning import tuning
-        from mlpipe.core.params import set_section_values
+        from flows.tuning import apply_best, tuning
         from mlpipe.core.paths import ProjectPaths
 
         paths = ProjectPaths.discover()
         result = tuning(root=str(paths.root), workers=workers, address=address)
         best = result["best"]
         typer.echo(
-            f"{len(result['trials'])} trials in {result['wall_seconds']} s; best "
-            f"valid ROC AUC {best['valid_roc_auc']} with {best['params']}"
+            f"search {result['search_id']}: {len(result['trials'])} trials in "
+            f"{result['wall_seconds']} s; best valid ROC AUC {best['valid_roc_auc']} "
+            f"with {best['params']}"
         )
         if apply:
-            set_section_values(paths.params, "model", best["params"])
-            typer.echo("params.yaml updated: `mlpipe run` retrains with these values")
+            applied = apply_best(paths.root, result)
+            typer.echo(
+                f"params.yaml updated at {applied['at']}: `mlpipe run` retrains with these "
+                "values and the registered version records this search"
+            )
+
+    guarded(action)
+
+
+@app.command()
+def explain(
+    key: Annotated[str | None, typer.Argument(help="A key from the prediction log.")] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="A JSON file of one raw record (the serving fields).")
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option(help="Registered version to explain (default: the champion).")
+    ] = None,
+) -> None:
+    """Follow one example through the computation: raw fields, enriched row, features,
+    the model's output and each feature's contribution (also as HTML and PNG)."""
+
+    def action() -> None:
+        from mlpipe.core.project import Project
+        from tasks.explain import print_explanation
+        from tasks.explain import run as run_explain
+
+        result = run_explain(Project.load(), key, str(record) if record else None, version)
+        print_explanation(result)
+
+    guarded(action)
+
+
+@app.command()
+def forget(
+    keys: Annotated[list[str], typer.Argument(help="Keys of the data subject's rows.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the deletion list).")] = "",
+) -> None:
+    """Erase keys from the prediction log (predictions, labels) and reports/explain/, and
+    add them to configs/deletions.txt, which ingest applies: the next training run
+    excludes them."""
+
+    def action() -> None:
+        from mlpipe.core.project import Project
+        from tasks.forget import run as run_forget
+
+        result = run_forget(Project.load(), *keys, reason=reason)
+        typer.echo(
+            f"deleted {result['deleted_predictions']} prediction rows, "
+            f"{result['deleted_labels']} labels and {result['deleted_reports']} explanation "
+            f"files; {len(result['listed'])} keys added to "
+            f"{result['deletions_file']} ({len(result['already_listed'])} already listed)"
+        )
+        typer.echo(
+            f"next: commit {result['deletions_file']}, then `mlpipe run` "
+            "(ingest drops these keys; the new model's lineage names the list)"
+        )
+
+    guarded(action)
+
+
+@app.command()
+def purge(
+    older_than_days: Annotated[
+        float | None,
+        typer.Option(help="Override retention_days of configs/serving.yaml for this run."),
+    ] = None,
+) -> None:
+    """Delete prediction-log rows older than the retention period (and orphaned labels)."""
+
+    def action() -> None:
+        from mlpipe.core.project import Project
+        from tasks.forget import purge as run_purge
+
+        result = run_purge(Project.load(), older_than_days)
+        typer.echo(
+            f"deleted {result['deleted_predictions']} prediction rows and "
+            f"{result['deleted_labels']} labels logged before {result['cutoff']} "
+            f"(retention {result['retention_days']:g} days)"
+        )
+
+    guarded(action)
+
+
+@app.command()
+def score() -> None:
+    """The ML Test Score (28 tests) from the evidence the project produced; writes
+    reports/score.json and score.html (exit 1 under the floor of configs/score.yaml)."""
+
+    def action() -> None:
+        from mlpipe.core.errors import ScoreBelowFloor
+        from tasks import run_step
+        from tasks.score import print_score
+
+        result = run_step(["score"])
+        print_score(result)
+        if not result["passed"]:
+            raise ScoreBelowFloor(
+                f"ML Test Score {result['final']:g} is under the floor {result['floor']:g} "
+                "(configs/score.yaml): see reports/score.html"
+            )
+
+    guarded(action)
+
+
+@app.command()
+def diff() -> None:
+    """What this working tree's last run changes against the champion (params, features,
+    metrics, slices, gate verdict), as Markdown for a pull request; also reports/diff.md."""
+
+    def action() -> None:
+        from tasks import run_step
+
+        typer.echo(run_step(["diff"])["markdown"], nl=False)
+
+    guarded(action)
+
+
+expectations = typer.Typer(
+    help="Great Expectations suites (configs/expectations/): draft them from your data.",
+    no_args_is_help=True,
+)
+app.add_typer(expectations, name="expectations")
+
+
+@expectations.command("draft")
+def draft_expectations(
+    datasets: Annotated[list[str], typer.Argument(help="raw, features, or both (in that order).")],
+    force: Annotated[bool, typer.Option(help="Overwrite suites that exist.")] = False,
+) -> None:
+    """Draft suites from the training window (ranges, value sets, null rates, row counts,
+    key uniqueness), each expectation noting what it saw: review, then commit them."""
+
+    def action() -> None:
+        from mlpipe.core.project import Project
+        from tasks import draft
+
+        for dataset in sorted(datasets, key=lambda name: name != "raw"):
+            if dataset not in draft.DATASETS:
+                raise typer.BadParameter(f"{dataset!r}: expected raw or features")
+            result = draft.run(Project.load(), dataset, force=force)
+            for path in result["written"]:
+                typer.echo(f"drafted {path}")
+            for path in result["removed"]:
+                typer.echo(f"removed {path} (no such table any more)")
+        typer.echo("review the drafted suites (meta.notes say what each saw), then commit them")
 
     guarded(action)
 

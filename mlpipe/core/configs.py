@@ -4,6 +4,8 @@ before any work, with its key named. Thresholds live in the YAML files, never in
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from mlpipe.core.settings import StrictModel
@@ -54,6 +56,31 @@ class InclusionRule(_Metric):
     max_gap: float = Field(gt=0)
 
 
+class FeatureRules(StrictModel):
+    """Features that do not help (permutation importance not above zero by more than its
+    spread across repeats, checklist D2): ``fail`` the gate or ``warn`` and list them."""
+
+    unhelpful: Literal["fail", "warn"] = "warn"
+    accepted: dict[str, str] = Field(
+        default_factory=dict, description="feature -> why it stays although it does not help"
+    )
+
+
+class LeakRules(_Metric):
+    """A candidate too good to be true looks like a leak (checklist D4): it needs
+    ``--force --reason``. None switches a bound off."""
+
+    max_lead_over_baseline: float | None = Field(0.15, gt=0)
+    max_lead_over_champion: float | None = Field(0.10, gt=0)
+    max_importance_share: float | None = Field(0.8, gt=0, le=1)
+
+
+class ReleaseRules(StrictModel):
+    """What registration requires beyond the gate (checklist M1)."""
+
+    allow_dirty: bool = Field(False, description="register models trained from a dirty tree")
+
+
 class GateConfig(StrictModel):
     floors: dict[str, float] = Field(default_factory=dict)
     baseline: BaselineRule
@@ -61,6 +88,9 @@ class GateConfig(StrictModel):
     slices: SliceRule
     inclusion: InclusionRule
     max_nonfinite_predictions: int = Field(0, ge=0)
+    features: FeatureRules = FeatureRules()
+    leak: LeakRules = LeakRules()
+    release: ReleaseRules = ReleaseRules()
 
     @model_validator(mode="after")
     def _known_floors(self) -> GateConfig:
@@ -78,6 +108,7 @@ class GateConfig(StrictModel):
             self.champion.metric,
             self.slices.metric,
             self.inclusion.metric,
+            self.leak.metric,
         }
 
 
@@ -85,9 +116,15 @@ class GateConfig(StrictModel):
 
 
 class DriftRules(StrictModel):
-    feature_threshold: float = 0.1
-    max_drifted_share: float = 0.3
-    prediction_threshold: float = 0.1
+    """Each column's threshold is the larger of its configured floor and ``noise_margin``
+    times its noise floor (mlpipe.monitoring.drift explains the calibration)."""
+
+    feature_threshold: float = Field(0.1, gt=0)
+    max_drifted_share: float = Field(0.3, ge=0, le=1)
+    prediction_threshold: float = Field(0.1, gt=0)
+    noise_draws: int = Field(100, ge=10)
+    noise_quantile: float = Field(0.99, gt=0, lt=1)
+    noise_margin: float = Field(1.2, ge=1)
 
 
 class InvariantRules(StrictModel):
@@ -115,6 +152,9 @@ class StabilityRules(StrictModel):
 class PerformanceRules(StrictModel):
     max_p99_latency_ms: float = 250
     max_regression: float = 1.5
+    max_training_regression: float = Field(2.0, gt=1)
+    min_training_runs: int = Field(1, ge=1)
+    training_runs: int = Field(10, ge=1)
 
 
 class DependencyRules(StrictModel):
@@ -151,6 +191,8 @@ class PromotionCriteria(StrictModel):
     max_p99_latency_ms: float = 100
     min_labelled: int = 100
     max_quality_drop: float = 0.01
+    # `mlpipe promote` accepts a review's "promote" only this long after it was made
+    evidence_max_age_hours: float = Field(24, gt=0)
 
 
 class CanaryLimits(StrictModel):
@@ -169,6 +211,10 @@ class ServingSettings(StrictModel):
     max_body_bytes: int = Field(2_000_000, ge=1000)
     api_key_env: str = "MLPIPE_API_KEY"
     log_path: str = "data/serving/predictions.db"
+    # `mlpipe purge` deletes prediction-log rows older than this (None: kept forever)
+    retention_days: float | None = Field(None, gt=0)
+    # the key of the pseudonyms in the prediction log (unset: .mlpipe/pseudonym.key)
+    pseudonym_key_env: str = "MLPIPE_PSEUDONYM_KEY"
     promotion: PromotionCriteria = PromotionCriteria()
     canary_limits: CanaryLimits = CanaryLimits()
 
@@ -184,3 +230,15 @@ class TrackingConfig(StrictModel):
 
 class RegistryConfig(StrictModel):
     model_name: str = "model"
+
+
+# --- configs/score.yaml ---------------------------------------------------------------
+
+
+class ScoreConfig(StrictModel):
+    """`mlpipe score` (the ML Test Score): the floor CI holds the final score to, and how
+    old automated evidence may be before it no longer counts."""
+
+    floor: float = Field(7.0, ge=0, le=7)
+    max_age_days: float = Field(30, gt=0)
+    junit: str = "reports/tests/junit.xml"

@@ -16,6 +16,7 @@ from mlpipe.core.configs import (
     GateConfig,
     MonitorConfig,
     RegistryConfig,
+    ScoreConfig,
     ServingSettings,
     TrackingConfig,
 )
@@ -38,6 +39,7 @@ class Configs:
     serving: ServingSettings
     tracking: TrackingConfig
     registry: RegistryConfig
+    score: ScoreConfig
 
     @classmethod
     def load(cls, folder: Path) -> Configs:
@@ -47,6 +49,7 @@ class Configs:
             serving=load_settings(ServingSettings, folder / "serving.yaml"),
             tracking=load_settings(TrackingConfig, folder / "tracking.yaml"),
             registry=load_settings(RegistryConfig, folder / "registry.yaml"),
+            score=load_settings(ScoreConfig, folder / "score.yaml", missing_ok=True),
         )
 
 
