@@ -8,13 +8,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install run test lint format bench clean prefect-up prefect-down deploy git-repo
+.PHONY: help install run test lint format bench clean prefect-up prefect-down deploy evidence score git-repo
 
 help:
 	@echo "make run     install from uv.lock, then run the training pipeline (Prefect flow)"
 	@echo "make test    install, then run pre-commit hooks and the test suite"
 	@echo "make lint    pre-commit hooks only (ruff lint + format, hygiene)"
 	@echo "make bench   benchmarks/ on the full data (slow)"
+	@echo "make evidence  everything mlpipe score reads (pipeline, tuning, tests, serving,"
+	@echo "               monitoring), then the ML Test Score"
 	@echo "make clean   remove pipeline outputs and local stores (keeps .venv)"
 	@echo "make prefect-up / deploy / prefect-down   local Prefect server + worker, deployments"
 
@@ -50,6 +52,12 @@ format: install
 
 test: install lint
 	pytest -n 2 --dist loadgroup --junitxml=reports/tests/junit.xml
+
+evidence: install
+	bash .ci/evidence
+
+score: install
+	mlpipe score
 
 bench: install
 	python benchmarks/pipeline.py

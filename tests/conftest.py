@@ -10,6 +10,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_tracking_uri():
+    """MLflow exports the tracking URI it is given; a test that calls it directly must not
+    send the next test's project to its store."""
+    yield
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",

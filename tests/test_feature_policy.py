@@ -19,7 +19,7 @@ import pytest
 
 from mlpipe.core.paths import ProjectPaths
 from mlpipe.core.registry import Registry
-from tests.helpers import git_commit, make_project, run_cli, update_params
+from tests.helpers import git_commit, make_project, run_cli, run_pipeline_apart, update_params
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("feature_policy")]
 
@@ -136,7 +136,7 @@ def test_unhelpful_features_are_listed_or_fail_the_gate_by_policy(variant):
     )
     use_features(variant, "const_one", "noise")
     git_commit(variant, "two useless features")
-    done = mlpipe(variant, "run", "--no-register")
+    done = run_pipeline_apart(variant)
     assert done.returncode == 0, done.stderr[-3000:]
     done = mlpipe(variant, "gate")  # the toy's policy: warn
     assert done.returncode == 0, done.stderr[-3000:]
@@ -190,12 +190,12 @@ def test_a_new_feature_goes_from_one_function_to_a_registered_model(variant):
     """The documented way: one decorated function and one line under ``features:``; the
     pipeline, the diff against the champion, the gate and registration."""
     git_commit(variant, "ingested")
-    done = mlpipe(variant, "run")
+    done = run_pipeline_apart(variant, release=True)
     assert done.returncode == 0, done.stderr[-3000:]
     add_feature(variant, "pages_per_minute", "return frame['pages'] / (frame['minutes'] + 1)")
     use_features(variant, "pages_per_minute")
     git_commit(variant, "a new feature")
-    done = mlpipe(variant, "run", "--no-register")
+    done = run_pipeline_apart(variant)
     assert done.returncode == 0, done.stderr[-3000:]
     diff = mlpipe(variant, "diff")
     assert diff.returncode == 0, diff.stderr[-2000:]

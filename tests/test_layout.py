@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXAMPLE, REPO, tracked_files
+from tests.helpers import EXAMPLE, REPO, git_commit, tracked_files
 
 PHASES = ("training", "release", "serving", "monitoring")
 # third-party libraries and the one module allowed to import each
@@ -92,6 +92,7 @@ def test_library_tests_pass_without_the_example(tmp_path):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / relative, target)
     assert not (copy / EXAMPLE).exists()
+    git_commit(copy, "the framework without the example")
     done = subprocess.run(
         [
             sys.executable,

@@ -27,7 +27,7 @@ pytestmark = [
 ]
 
 SMALL_SPACE = {
-    "trials": 4,
+    "trials": 2,
     "seed": 7,
     "space": {"learning_rate": [0.05, 0.1, 0.2], "max_leaf_nodes": [7, 15], "max_iter": [30]},
 }
@@ -94,7 +94,7 @@ def test_tuning_on_two_dask_workers_logs_every_trial_and_is_reproducible(project
     done = run_cli(project, "mlpipe", "tune", "--workers", "2", "--apply")
     assert done.returncode == 0, done.stderr[-3000:]
     first = json.loads((project / "reports" / "tuning.json").read_text())
-    assert len(first["trials"]) == 4
+    assert len(first["trials"]) == 2
     assert first["best"]["valid_roc_auc"] == max(t["valid_roc_auc"] for t in first["trials"])
     applied = first["applied"]
     assert (
@@ -110,7 +110,7 @@ def test_tuning_on_two_dask_workers_logs_every_trial_and_is_reproducible(project
         [parent.info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{first['mlflow_run_id']}'",
     )
-    assert len(children) == 4
+    assert len(children) == 2
     assert all("valid_roc_auc" in run.data.metrics for run in children)
 
     params = load_params(project / "params.yaml")

@@ -40,11 +40,25 @@ def tracking_settings(paths: ProjectPaths) -> TrackingSettings:
     return TrackingSettings(uri, artifacts.as_uri(), config.experiment)
 
 
-def use_experiment(settings: TrackingSettings) -> str:
+def point_mlflow_at(tracking_uri: str) -> None:
+    """MLflow's store for this process, without MLflow's side effect of exporting it as
+    MLFLOW_TRACKING_URI: that variable is the user's setting, and a leaked value would send
+    the next project of this process (and its children) to this project's store."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
-    mlflow.set_tracking_uri(settings.tracking_uri)
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(tracking_uri)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+def use_experiment(settings: TrackingSettings) -> str:
+    import mlflow
+
+    point_mlflow_at(settings.tracking_uri)
     experiment = mlflow.get_experiment_by_name(settings.experiment)
     if experiment is not None:
         return experiment.experiment_id
@@ -127,11 +141,11 @@ def log_training_run(settings: TrackingSettings, run: TrainingRun, run_name: str
 def load_model(uri: str, tracking_uri: str | None = None) -> Any:
     """A logged or registered scikit-learn model, by MLflow URI; ``models:/`` URIs are
     looked up in the store at ``tracking_uri`` (default: MLflow's current one)."""
+    if tracking_uri:
+        point_mlflow_at(tracking_uri)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow.sklearn
 
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
     return mlflow.sklearn.load_model(uri)
 
 
