@@ -208,6 +208,15 @@ def set_challenger(project: Path, version: str, why: str) -> None:
         registry.move_alias(CHALLENGER, version, "test", why)
 
 
+def start_from(client: httpx.Client, project: Path, champion: str, challenger: str) -> None:
+    """Aliases as a test needs them, whatever earlier tests did (pytest may reorder)."""
+    registry = Registry(ProjectPaths(project))
+    with registry.lock():
+        registry.move_alias(CHAMPION, champion, "test", "test setup")
+        registry.move_alias(CHALLENGER, challenger, "test", "test setup")
+    wait_for(lambda: served_by(client, champion) and served_by(client, challenger, CHALLENGER))
+
+
 # --- no service needed ----------------------------------------------------------------
 
 
@@ -538,6 +547,7 @@ def test_bounded_load_has_no_server_errors(service, project):
 @pytest.mark.checklist("I6")
 def test_replay_and_promotion_flow(service, project):
     client, _ = service
+    start_from(client, project, champion="1", challenger="2")
     port = client.base_url.port
     done = run_cli(
         project,
@@ -594,9 +604,17 @@ def test_promote_needs_the_reviews_evidence_or_force(service, project):
     """`mlpipe promote` rests on a recent review deciding "promote" for that challenger
     against that champion; --force --reason overrides it, recorded in the audit."""
     client, _ = service
+    start_from(client, project, champion="2", challenger="1")
     path = project / "reports" / "promotion" / "review.json"
-    review = read_json(path)  # the real one: v2 judged against v1, and promoted
-    set_challenger(project, "1", "test: evidence")
+    review = {  # as `mlpipe review` writes it: v2 judged against v1, and promoted
+        "decision": "promote",
+        "reasons": ["every criterion holds"],
+        "challenger_version": "2",
+        "champion_version": "1",
+        "stats": {},
+        "reviewed_at": datetime.now(UTC).isoformat(),
+    }
+    write_json(path, review)
 
     code, output = mlpipe_promote(project)
     assert code == 1
