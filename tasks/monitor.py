@@ -20,7 +20,7 @@ import pandas as pd
 from mlpipe.core import plots
 from mlpipe.core.configs import MonitorConfig
 from mlpipe.core.errors import DataError
-from mlpipe.core.io import read_json, to_jsonable, write_json, write_text
+from mlpipe.core.io import read_json, read_parquet, to_jsonable, write_json, write_text
 from mlpipe.core.lineage import environment
 from mlpipe.core.project import SPLIT, Project
 from mlpipe.core.registry import Registry, VersionInfo
@@ -146,7 +146,9 @@ def run_checks(project: Project, config: MonitorConfig, window: Window) -> list[
     model = registry.load_model(window.version)
     recomputed = recompute(project, window.inputs, names, version.tags)
     domain = project.domain
-    probe = project.raw_tables()[domain.main_table]
+    probe = read_parquet(
+        project.paths.raw / f"{domain.main_table}.parquet", list(domain.serving_fields)
+    )
     probe = probe.sample(n=min(500, len(probe)), random_state=0)[list(domain.serving_fields)]
     unrecoverable = pseudonym_dependent(domain, project.reference_context, probe, names)
     skew_code = recomputed.code + (
