@@ -37,7 +37,10 @@ def guarded(action: Callable[[], Any]) -> Any:
     traceback only with MLPIPE_DEBUG=1)."""
     import os
 
+    from mlpipe.core.cpus import limit_threads
+
     try:
+        limit_threads()  # thread pools sized before a command loads numpy or scikit-learn
         return action()
     except PipelineError as error:
         _fail(str(error), error.exit_code)
