@@ -139,6 +139,23 @@ def test_gx_passes_the_draft_on_its_data_and_fails_broken_data() -> None:
     }
 
 
+def test_a_missing_column_is_named_not_an_internal_error() -> None:
+    whole = table()
+    suite = draft_suite("t", whole, whole, Roles(key="id", time="week"))
+    suite["expectations"].append(
+        {
+            "type": "expect_compound_columns_to_be_unique",
+            "kwargs": {"column_list": ["id", "shape", "size"]},
+        }
+    )
+    report = validate_tables("t", {"t": whole.drop(columns=["size"])}, {"t": suite})
+    on_size = [check for check in report.failures if check.column == "size"]
+    assert on_size and all(check.observed == "column 'size' is missing" for check in on_size)
+    compound = [c for c in report.failures if c.expectation.startswith("expect_compound")]
+    assert compound[0].observed == "columns 'shape', 'size' are missing"
+    assert "list index out of range" not in report.summary()
+
+
 @pytest.mark.integration
 def test_draft_command_on_a_project(tmp_path: Path) -> None:
     """On the toy project: refuses to overwrite, drafts raw suites that pass validation,

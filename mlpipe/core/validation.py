@@ -125,7 +125,18 @@ def load_suite(path: Path) -> dict[str, Any]:
     return suite
 
 
-def _observed(result: dict[str, Any], exception: dict[str, Any] | None) -> Any:
+def _missing(kwargs: dict[str, Any], columns: pd.Index) -> list[str]:
+    """Columns an expectation names that the table lacks (GX then fails with an internal
+    error such as "list index out of range" instead of saying so)."""
+    named = [kwargs.get(key) for key in ("column", "column_A", "column_B")]
+    named += list(kwargs.get("column_list") or [])
+    return [str(name) for name in named if isinstance(name, str) and name not in columns]
+
+
+def _observed(result: dict[str, Any], exception: dict[str, Any] | None, missing: list[str]) -> Any:
+    if missing:
+        names = ", ".join(repr(name) for name in missing)
+        return f"column {names} is missing" if len(missing) == 1 else f"columns {names} are missing"
     if exception and exception.get("raised_exception"):
         message = str(exception.get("exception_message") or "error").splitlines()[0]
         return f"error: {message}"
@@ -218,7 +229,11 @@ def validate_tables(
                     column=config.kwargs.get("column"),
                     success=bool(item.success),
                     expected=kwargs,
-                    observed=_observed(item.result or {}, item.exception_info),
+                    observed=_observed(
+                        item.result or {},
+                        item.exception_info,
+                        [] if item.success else _missing(config.kwargs, tables[table].columns),
+                    ),
                     name=str((config.meta or {}).get("check", config.type)),
                 )
             )
