@@ -32,15 +32,25 @@ def _fail(message: str, code: int = 1) -> None:
 DEBUG_VARIABLE = "MLPIPE_DEBUG"
 
 
-def guarded(action: Callable[[], Any]) -> Any:
-    """Run ``action``; any failure becomes one clear message and a non-zero exit (the
-    traceback only with MLPIPE_DEBUG=1)."""
+@app.callback()
+def options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help=f"Show tracebacks (same as {DEBUG_VARIABLE}=1).")
+    ] = False,
+) -> None:
+    """End-to-end ML pipeline: Prefect flows over the DVC DAG, tracked in MLflow."""
     import os
 
-    from mlpipe.core.cpus import limit_threads
+    if debug:
+        os.environ[DEBUG_VARIABLE] = "1"
+
+
+def guarded(action: Callable[[], Any]) -> Any:
+    """Run ``action``; any failure becomes one clear message and a non-zero exit (the
+    traceback only with MLPIPE_DEBUG=1 or --debug)."""
+    import os
 
     try:
-        limit_threads()  # thread pools sized before a command loads numpy or scikit-learn
         return action()
     except PipelineError as error:
         _fail(str(error), error.exit_code)
@@ -49,21 +59,33 @@ def guarded(action: Callable[[], Any]) -> Any:
     except Exception as error:
         if os.environ.get(DEBUG_VARIABLE):
             raise
+        from flows.failures import known_failure
+        from mlpipe.core.paths import find_root
+
+        try:
+            known = known_failure(error, find_root())
+        except PipelineError:
+            known = None
+        if known is not None:
+            _fail(str(known), known.exit_code)
         if "dvc" in sys.modules:
             from dvc.exceptions import DvcException
 
             if isinstance(error, DvcException):
                 cause = f" ({error.__cause__})" if error.__cause__ else ""
                 _fail(f"DVC: {error}{cause}")
-        if "Prefect API server" in str(error):
-            _fail(
-                f"{error} The machine may be too busy: retry, raise "
-                "server.ephemeral.startup_timeout_seconds under [tool.prefect] in "
-                "pyproject.toml, or run a Prefect server (make prefect-up)."
-            )
         _fail(
             f"unexpected {type(error).__name__}: {error} (set {DEBUG_VARIABLE}=1 for the traceback)"
         )
+
+
+def _waiting(holder: str) -> None:
+    typer.secho(
+        f"another `mlpipe run` is running on this project ({holder or 'pid unknown'}): "
+        "waiting for it to end, then this run checks what is left to do",
+        fg="yellow",
+        err=True,
+    )
 
 
 @app.command()
@@ -76,33 +98,72 @@ def run(
         Path | None, typer.Option(help="Project folder (default: found from here).")
     ] = None,
 ) -> None:
-    """Run the training pipeline (every stage of dvc.yaml) as a Prefect flow."""
+    """Run the training pipeline (every stage of dvc.yaml) as a Prefect flow; with nothing
+    to do (DVC: every stage unchanged; the model already registered) it says so and stops."""
 
     def action() -> None:
+        from mlpipe.core.io import exclusive_lock, remove_stale_temporaries
         from mlpipe.core.project import Project
 
-        paths = Project.load(root).paths  # every setting checked before any work
-        from flows.summary import print_summary
-        from flows.training import training
-        from mlpipe.core.tracking import tracking_settings
-
         start = time.perf_counter()
-        state = training(root=str(paths.root), force=force, register=register, return_state=True)
-        if state.is_failed():
-            raise PipelineError(state.message or "the training flow failed")
-        outcomes = state.result()
-        settings = tracking_settings(paths)
-        print_summary(
-            outcomes,
-            time.perf_counter() - start,
-            [
-                f"Reports: {paths.reports} (validation/*.html, plots/*.png, metrics.json)",
-                f"MLflow UI: mlflow ui --backend-store-uri {settings.tracking_uri}",
-                "Prefect UI: prefect server start, then PREFECT_API_URL=http://127.0.0.1:4200/api",
-            ],
-        )
+        paths = Project.load(root).paths  # every setting checked before any work
+        with exclusive_lock(paths.state / "run.lock", _waiting):
+            litter = remove_stale_temporaries([paths.data, paths.models, paths.reports])
+            for path in litter:
+                typer.echo(f"removed {path.relative_to(paths.root)} (left by an interrupted run)")
+            from flows.uptodate import nothing_to_do
+
+            skipped = None if force else nothing_to_do(paths, register)
+            if skipped:
+                typer.echo(f"{skipped} ({time.perf_counter() - start:.1f} s)")
+                return
+            _run_flow(paths, force, register, start)
 
     guarded(action)
+
+
+def _prefect_api(root: Path) -> Callable[[], None]:
+    """Start the Prefect API for this command's flow now (a temporary server, unless
+    PREFECT_API_URL names one); call the result once the flow is imported: it quiets the
+    console and waits for the server."""
+    from flows.server import PrefectApi
+    from mlpipe.core.paths import ProjectPaths
+
+    api = PrefectApi(root, ProjectPaths(root).state)
+
+    def ready() -> None:
+        from flows.failures import quiet_console
+
+        quiet_console()
+        api.url()
+
+    return ready
+
+
+def _run_flow(paths: Any, force: bool, release: bool, start: float) -> None:
+    """The training flow; the temporary server boots while Prefect and the flow load."""
+    ready = _prefect_api(paths.root)
+    from flows.summary import print_summary
+    from flows.training import training
+    from mlpipe.core.tracking import tracking_settings
+
+    ready()
+    state = training(root=str(paths.root), force=force, release=release, return_state=True)
+    if state.is_failed():
+        message = state.message or "the training flow failed"
+        if "encountered an exception" in message:
+            message += f" (set {DEBUG_VARIABLE}=1 for the traceback)"
+        raise PipelineError(message)
+    settings = tracking_settings(paths)
+    print_summary(
+        state.result(),
+        time.perf_counter() - start,
+        [
+            f"Reports: {paths.reports} (validation/*.html, plots/*.png, metrics.json)",
+            f"MLflow UI: mlflow ui --backend-store-uri {settings.tracking_uri}",
+            "Prefect UI: prefect server start, then PREFECT_API_URL=http://127.0.0.1:4200/api",
+        ],
+    )
 
 
 @app.command(context_settings={"allow_extra_args": True})
@@ -345,10 +406,13 @@ def review(
     """Run the promotion flow: promote, reject or roll back the challenger from the log."""
 
     def action() -> None:
-        from flows.promotion import promotion
-        from mlpipe.core.paths import ProjectPaths
+        from mlpipe.core.paths import find_root
 
-        result = promotion(root=str(ProjectPaths.discover().root), window_hours=window_hours)
+        ready = _prefect_api(find_root())
+        from flows.promotion import promotion
+
+        ready()
+        result = promotion(root=str(find_root()), window_hours=window_hours)
         typer.echo(f"{result['decision']}: {result['outcome']}")
         for reason in result["reasons"]:
             typer.echo(f"  - {reason}")
@@ -366,10 +430,13 @@ def monitor(
     serving and training performance, dependencies, staleness (exit 1 on a breach)."""
 
     def action() -> None:
-        from flows.monitoring import monitoring
-        from mlpipe.core.paths import ProjectPaths
+        from mlpipe.core.paths import find_root
 
-        result = monitoring(root=str(ProjectPaths.discover().root), window_hours=window_hours)
+        ready = _prefect_api(find_root())
+        from flows.monitoring import monitoring
+
+        ready()
+        result = monitoring(root=str(find_root()), window_hours=window_hours)
         breaches = ", ".join(result["breaches"])
         verdict = f"alerted on {breaches} (alerts.fail_flow is off)" if breaches else "no breach"
         typer.echo(
@@ -391,10 +458,13 @@ def tune(
     """Search the hyperparameter space of params.yaml on Dask; log every trial to MLflow."""
 
     def action() -> None:
-        from flows.tuning import apply_best, tuning
         from mlpipe.core.paths import ProjectPaths
 
         paths = ProjectPaths.discover()
+        ready = _prefect_api(paths.root)
+        from flows.tuning import apply_best, tuning
+
+        ready()
         result = tuning(root=str(paths.root), workers=workers, address=address)
         best = result["best"]
         typer.echo(

@@ -14,10 +14,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed, State
 
+from flows.failures import known_failure
 from flows.summary import markdown_summary
+from flows.uptodate import record_registration, registered_version
 from mlpipe.core.dag import StageOutcome, plan, reproduce
 from mlpipe.core.errors import PipelineError
-from mlpipe.core.paths import find_root
+from mlpipe.core.paths import ProjectPaths, find_root
 from tasks import run_step
 
 # the release steps after the DAG, in order
@@ -30,10 +32,14 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return not isinstance(error, PipelineError)
 
 
-def _failed_cleanly(error: PipelineError) -> State:
-    """A clear pipeline error ends the task Failed with its message, without the traceback
-    Prefect would log for an unexpected exception."""
-    return Failed(message=str(error))
+def _failed_cleanly(error: Exception, root: str) -> State:
+    """A clear pipeline error (or an error with a known cause: a corrupt store, a missing
+    file) ends the task Failed with its message, without the traceback Prefect would log
+    for an unexpected exception; anything else is raised for Prefect (and its retries)."""
+    known = known_failure(error, Path(root))
+    if known is None:
+        raise error
+    return Failed(message=str(known))
 
 
 @task(retry_condition_fn=_transient)
@@ -42,8 +48,8 @@ def dvc_stage(root: str, name: str, force: bool) -> StageOutcome | State:
     logger.info("stage %s: checking for changes", name)
     try:
         outcome = reproduce(Path(root), name, lambda args: run_step(args, Path(root)), force)
-    except PipelineError as error:
-        return _failed_cleanly(error)
+    except Exception as error:
+        return _failed_cleanly(error, root)
     if outcome.ran:
         logger.info("stage %s done in %.1f s", name, outcome.seconds)
     else:
@@ -58,19 +64,23 @@ def side_effect(root: str, args: list[str]) -> StageOutcome | State:
     start = time.perf_counter()
     try:
         result = run_step(args, Path(root))
-    except PipelineError as error:
-        return _failed_cleanly(error)
+    except Exception as error:
+        return _failed_cleanly(error, root)
+    if args[0] == "register":
+        record_registration(ProjectPaths(Path(root)), result)
     return StageOutcome(args[0], ran=True, seconds=time.perf_counter() - start, result=result)
 
 
 @flow(name="training")
 def training(
-    root: str | None = None, force: bool = False, register: bool = True
+    root: str | None = None, force: bool = False, release: bool = True
 ) -> list[StageOutcome] | State:
     """Run the pipeline of dvc.yaml, then gate and register the candidate.
 
-    ``force`` re-runs unchanged stages too; ``register=False`` stops after evaluate. A
-    stage that fails with a clear error ends the flow run Failed with that message."""
+    ``force`` re-runs unchanged stages too; ``release=False`` stops after the DAG; a model
+    already registered (.mlpipe/registered.json, checked against the store) is not gated
+    again. A stage that fails with a clear error ends the flow run Failed with that
+    message."""
     project = str(Path(root).resolve()) if root else str(find_root())
     steps = [
         (
@@ -88,18 +98,33 @@ def training(
         )
         for spec in plan(Path(project))
     ]
-    if register:
-        steps += [
-            (step, partial(side_effect.with_options(name=step), project, [step]))
-            for step in RELEASE
-        ]
     outcomes = []
     for name, step in steps:
         state = step(return_state=True)
         if state.is_failed():
             return Failed(message=f"{name}: {state.message}")
         outcomes.append(state.result())
+    if release:
+        outcomes += release_steps(project, force)
+        if isinstance(outcomes[-1], State):
+            return outcomes[-1]
     create_markdown_artifact(
         markdown_summary(outcomes), key="training-summary", description="Training pipeline run"
     )
+    return outcomes
+
+
+def release_steps(project: str, force: bool) -> list[StageOutcome | State]:
+    """Gate and register; skipped (and said so) when this model is already registered."""
+    version = None if force else registered_version(ProjectPaths(Path(project)))
+    if version is not None:
+        get_run_logger().info("model already registered as version %s: gate skipped", version)
+        done = {"version": version, "new": False, "alias": None}
+        return [StageOutcome("gate", False, 0.0), StageOutcome("register", False, 0.0, done)]
+    outcomes: list[StageOutcome | State] = []
+    for step in RELEASE:
+        state = side_effect.with_options(name=step)(project, [step], return_state=True)
+        if state.is_failed():
+            return [*outcomes, Failed(message=f"{step}: {state.message}")]
+        outcomes.append(state.result())
     return outcomes

@@ -46,9 +46,52 @@ def drop_deleted(frame: pd.DataFrame, keys: pd.Series, deleted: list[str]) -> pd
     return frame.loc[~keys.isin(deleted).to_numpy()].reset_index(drop=True)
 
 
+def truncated_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns empty in the last row only: the mark of a file cut short mid-row (a parser
+    fills the fields it never saw with nulls, and no other row lacks them)."""
+    if len(frame) < 2:
+        return []
+    last = frame.iloc[-1].isna()
+    before = frame.iloc[:-1].notna().all()
+    return [str(name) for name in frame.columns if last[name] and before[name]]
+
+
+def check_complete(tables: Tables) -> None:
+    """A truncated source file is named as such here, before validation would report its
+    symptoms (a missing value, a changed type) as expectation failures."""
+    for name, frame in tables.items():
+        cut = truncated_columns(frame)
+        if cut:
+            raise DataError(
+                f"source table {name!r} looks truncated: its last row (row {len(frame)}) lacks "
+                f"{cut}, which every other row has. Restore or re-download the source file"
+            )
+
+
+def load_sources(domain: Domain) -> Tables:
+    """The domain's tables; an unreadable or truncated source file as one message."""
+    import zipfile
+
+    try:
+        tables = domain.load_sources()
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        zipfile.BadZipFile,
+        EOFError,
+        UnicodeDecodeError,
+    ) as error:
+        raise DataError(
+            f"a source file of {domain.name} is truncated or unreadable ({error}): restore or "
+            "re-download it"
+        ) from None
+    check_complete(tables)
+    return tables
+
+
 def run(project: Project) -> dict[str, Any]:
     domain, params = project.domain, project.params
-    tables = domain.load_sources()
+    tables = load_sources(domain)
     main = domain.main_table
     # sample first, then delete: a deletion never reshuffles which other rows are sampled
     tables[main] = sample_rows(tables[main], params.ingest.sample_fraction, params.ingest.seed)

@@ -70,6 +70,14 @@ def plan(root: Path) -> list[StageSpec]:
         ]
 
 
+def changed(root: Path) -> list[str]:
+    """The stages ``dvc status`` reports changed (empty: ``dvc repro`` has nothing to do)."""
+    from dvc.repo import Repo
+
+    with chdir(root), quiet_dvc(), Repo(str(root)) as repo:
+        return sorted(repo.status())
+
+
 def reproduce(root: Path, name: str, runner: StageRunner, force: bool = False) -> StageOutcome:
     """``dvc repro --single-item NAME``, running our own stage commands in this process.
 
@@ -101,8 +109,11 @@ def reproduce(root: Path, name: str, runner: StageRunner, force: bool = False) -
         with chdir(root), quiet_dvc(), Repo(str(root)) as repo:
             repo.reproduce(name, single_item=True, force=force, repro_fn=run_in_process)
     except ReproductionError as error:
+        # the stage's own error, not DVC's "failed to reproduce" wrapper around it
         if isinstance(error.__cause__, PipelineError):
             raise error.__cause__ from None
+        if isinstance(error.__cause__, Exception):
+            raise error.__cause__ from error
         raise
     return outcome
 

@@ -60,3 +60,13 @@ class ProjectPaths:
     @property
     def reports(self) -> Path:
         return self.root / "reports"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def state(self) -> Path:
+        """Run files of this checkout (locks, the temporary server's log, the registration
+        record): never committed."""
+        return self.root / ".mlpipe"

@@ -5,8 +5,16 @@ inputs, lineage tags and the model (signature, input example, explicit requireme
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import logging
 import os
+import sqlite3
+import urllib.error
+import urllib.parse
+import urllib.request
 import warnings
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +23,7 @@ import pandas as pd
 import yaml
 
 from mlpipe.core.configs import TrackingConfig
+from mlpipe.core.errors import DataError
 from mlpipe.core.paths import ProjectPaths
 from mlpipe.core.settings import load_settings
 
@@ -40,11 +49,109 @@ def tracking_settings(paths: ProjectPaths) -> TrackingSettings:
     return TrackingSettings(uri, artifacts.as_uri(), config.experiment)
 
 
+SQLITE_PREFIX = "sqlite:///"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def sqlite_store(tracking_uri: str) -> Path | None:
+    """The SQLite file of a ``sqlite:///`` store, None for a tracking server."""
+    return (
+        Path(tracking_uri[len(SQLITE_PREFIX) :]) if tracking_uri.startswith(SQLITE_PREFIX) else None
+    )
+
+
+def check_store(tracking_uri: str) -> None:
+    """A corrupt or unreadable SQLite store (header overwritten, truncated) as one message
+    naming the file, before MLflow fails on it somewhere deep with a bare database error."""
+    path = sqlite_store(tracking_uri)
+    if path is None or not path.is_file():
+        return
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+        if header != SQLITE_HEADER:
+            problem = "it is not an SQLite database (its header is overwritten)"
+        else:
+            with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+                found = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            problem = "" if found == "ok" else f"SQLite's check found: {found}"
+    except sqlite3.DatabaseError as error:
+        problem = f"SQLite cannot read it ({error})"
+    except OSError as error:
+        problem = f"it cannot be read ({error})"
+    if problem:
+        raise DataError(
+            f"the MLflow store {path} is corrupt or unreadable: {problem}. It holds the runs "
+            "and the model registry: restore it from a backup (moving it aside starts an "
+            "empty registry)"
+        )
+
+
+def registered_sha256(settings: TrackingSettings, model: str, version: str) -> str | None:
+    """The ``model.sha256`` tag of a registered version, read without importing MLflow (a
+    query of the SQLite store, or one REST call to a tracking server); None if the version
+    is not there."""
+    path = sqlite_store(settings.tracking_uri)
+    if path is not None:
+        if not path.is_file():
+            return None
+        check_store(settings.tracking_uri)
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            row = db.execute(
+                "SELECT value FROM model_version_tags WHERE name = ? AND version = ? "
+                "AND key = 'model.sha256'",
+                (model, int(version)),
+            ).fetchone()
+        return row[0] if row else None
+    query = urllib.parse.urlencode({"name": model, "version": version})
+    url = f"{settings.tracking_uri.rstrip('/')}/api/2.0/mlflow/model-versions/get?{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            found = json.load(response)["model_version"]
+    except (urllib.error.URLError, OSError, KeyError, ValueError):
+        return None
+    return next((t["value"] for t in found.get("tags", []) if t["key"] == "model.sha256"), None)
+
+
+class _Drop(logging.Filter):
+    """Drops the records of one logger whose message starts with one of ``prefixes``."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefixes)
+
+
+# MLflow's notices on every model logged, known and accepted here: the pickle format is
+# what serving loads (and the registry's artifact store is the project's own); pip is not
+# in a uv environment, and the requirements are pinned explicitly (pip_requirements)
+MLFLOW_NOTICES = {
+    "mlflow.sklearn": ("Saving scikit-learn models in the pickle",),
+    "mlflow.utils.environment": ("Failed to resolve installed pip version",),
+    "mlflow.utils.uv_utils": ("Detected uv project",),
+}
+
+
+@contextmanager
+def _quiet_notices() -> Iterator[None]:
+    filters = {name: _Drop(prefixes) for name, prefixes in MLFLOW_NOTICES.items()}
+    for name, notice in filters.items():
+        logging.getLogger(name).addFilter(notice)
+    try:
+        yield
+    finally:
+        for name, notice in filters.items():
+            logging.getLogger(name).removeFilter(notice)
+
+
 def point_mlflow_at(tracking_uri: str) -> None:
     """MLflow's store for this process, without MLflow's side effect of exporting it as
     MLFLOW_TRACKING_URI: that variable is the user's setting, and a leaked value would send
     the next project of this process (and its children) to this project's store."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    check_store(tracking_uri)
     import mlflow
 
     before = os.environ.get("MLFLOW_TRACKING_URI")
@@ -110,6 +217,7 @@ def log_training_run(settings: TrackingSettings, run: TrainingRun, run_name: str
     experiment_id = use_experiment(settings)
     with (
         warnings.catch_warnings(),
+        _quiet_notices(),
         mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active,
     ):
         warnings.simplefilter("ignore", UserWarning)
@@ -145,8 +253,29 @@ def load_model(uri: str, tracking_uri: str | None = None) -> Any:
         point_mlflow_at(tracking_uri)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow.sklearn
+    from mlflow.exceptions import MlflowException
 
-    return mlflow.sklearn.load_model(uri)
+    try:
+        return mlflow.sklearn.load_model(uri)
+    except (MlflowException, OSError) as error:
+        raise DataError(
+            f"the model {uri} cannot be loaded from {_artifact_location(uri)}: {error}. Its "
+            "files are missing or damaged: restore the artifact store from a backup, or make "
+            "a version whose files exist the champion (`mlpipe rollback --to N`)"
+        ) from None
+
+
+def _artifact_location(uri: str) -> str:
+    """Where a model's files live (a registry URI resolved to its artifact store)."""
+    if not uri.startswith("models:/"):
+        return uri
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+    try:
+        return ModelsArtifactRepository.get_underlying_uri(uri)
+    except MlflowException:
+        return uri
 
 
 def log_metrics_run(
