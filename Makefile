@@ -26,7 +26,7 @@ LOCK := $(wildcard uv.lock)
 $(BIN)/.installed: pyproject.toml $(LOCK)
 	@$(MAKE) --no-print-directory git-repo
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
-	$(PYTHON) -m uv sync $(if $(LOCK),--frozen)
+	$(PYTHON) -m uv sync --compile-bytecode $(if $(LOCK),--frozen)
 	@touch $@
 
 # a new project (copier copy) becomes a git repository with a first commit: DVC and the
