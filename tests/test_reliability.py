@@ -4,7 +4,12 @@ a stage that raises something unexpected."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -15,7 +20,7 @@ from flows.failures import known_failure
 from mlpipe.core.errors import DataError
 from mlpipe.core.tracking import check_store
 from tasks.ingest import check_complete
-from tests.helpers import make_project, run_cli
+from tests.helpers import REPO, make_project, project_env, run_cli
 
 
 def _store(path: Path) -> Path:
@@ -92,3 +97,84 @@ def test_a_failing_run_is_one_message_without_tracebacks(tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "the source store hung up" in errors[0]
     assert done.stderr.rstrip().endswith(errors[0])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    """Exited (or a zombie nobody reaps: dead all the same)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def _killed_mid_write(target: Path) -> Path:
+    """A real process killed (-9) inside an atomic write of ``target``: its temporary file."""
+    code = (
+        "import sys, time; from pathlib import Path; from mlpipe.core.io import atomic_path\n"
+        "with atomic_path(Path(sys.argv[1])) as tmp:\n"
+        "    tmp.write_bytes(b'half a model'); print(tmp, flush=True); time.sleep(600)\n"
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    temporary = Path(writer.stdout.readline().strip())
+    writer.kill()
+    writer.wait()
+    assert temporary.is_file() and temporary.name.startswith(f".{target.name}.")
+    return temporary
+
+
+@pytest.mark.integration
+def test_kill_9_leaves_no_server_and_the_next_run_clears_the_litter(tmp_path):
+    """``kill -9`` of a real `mlpipe run` while its Prefect server runs: the server dies
+    with it; a temporary file of a write that was killed is removed by the next run."""
+    root = make_project(tmp_path / "project")
+    litter = _killed_mid_write(root / "models" / "model.joblib")
+    run = subprocess.Popen(
+        ["mlpipe", "run", "--no-register"],
+        cwd=root,
+        env=project_env(root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        server = []
+        while not server and time.monotonic() < deadline and run.poll() is None:
+            server = [pid for pid in _children(run.pid) if "uvicorn" in _cmdline(pid)]
+            time.sleep(0.2)
+        assert server, "the run never started its Prefect server"
+        assert not litter.exists()  # swept before any work
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        deadline = time.monotonic() + 30
+        while not _gone(server[0]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(server[0]), "the Prefect server outlived its parent"
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
