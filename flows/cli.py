@@ -41,8 +41,11 @@ def options(
     """End-to-end ML pipeline: Prefect flows over the DVC DAG, tracked in MLflow."""
     import os
 
+    from mlpipe.core.cpus import limit_threads
+
     if debug:
         os.environ[DEBUG_VARIABLE] = "1"
+    guarded(limit_threads)  # thread pools sized before a command loads numpy or scikit-learn
 
 
 def guarded(action: Callable[[], Any]) -> Any:

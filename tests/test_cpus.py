@@ -85,9 +85,11 @@ def test_library_variables_kept_unless_the_override_is_set():
     environ = {"OMP_NUM_THREADS": "3"}
     assert limit_threads(environ) == 3
     assert environ["OPENBLAS_NUM_THREADS"] == environ["MKL_NUM_THREADS"] == str(usable_cpus())
-    environ = {"OMP_NUM_THREADS": "3", "MLPIPE_THREADS": "1"}
+    assert environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    environ = {"OMP_NUM_THREADS": "3", "MLPIPE_THREADS": "1", "OMP_WAIT_POLICY": "ACTIVE"}
     assert limit_threads(environ) == 1
     assert all(environ[name] == "1" for name in THREAD_VARIABLES)
+    assert environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
 PROBE = """
