@@ -178,3 +178,40 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def _raw_bytes(root: Path) -> dict[str, bytes]:
+    files = sorted((root / "data" / "raw").glob("*.parquet"))
+    return {path.name: path.read_bytes() for path in files} | {
+        "provenance": (root / "data" / "raw.provenance.json").read_bytes()
+    }
+
+
+@pytest.mark.integration
+def test_a_failed_ingest_keeps_the_last_good_data_through_run_and_dvc_repro(tmp_path):
+    """DVC deletes a stage's outputs before running it unless they persist: data/raw does,
+    and ingest swaps it in atomically, so a failing source leaves the last good tables."""
+    from mlpipe.core.dag import reproduce
+    from tasks import run_step
+
+    root = make_project(tmp_path / "project")
+    reproduce(root, "ingest", lambda args: run_step(args, root))
+    good = _raw_bytes(root)
+    source = root / "toydomain" / "source.py"
+    source.write_text(
+        source.read_text().replace(
+            '    return {"visits": visits(options), "stores": stores()}\n',
+            "    raise OSError('the source store is unreachable')\n",
+        )
+    )
+    dvc_yaml = root / "dvc.yaml"
+    dvc_yaml.write_text(dvc_yaml.read_text().replace("retries: 2", "retries: 0"))
+    for command in (["mlpipe", "run", "--no-register"], ["dvc", "repro", "ingest"]):
+        done = run_cli(root, *command)
+        assert done.returncode != 0 and "the source store is unreachable" in done.stderr
+        assert _raw_bytes(root) == good, command
+        for name in good:
+            if name.endswith(".parquet"):
+                assert len(pd.read_parquet(root / "data" / "raw" / name)) > 0
+    status = run_cli(root, "dvc", "status", "ingest")
+    assert "toydomain/source.py" in status.stdout and "data/raw" not in status.stdout
