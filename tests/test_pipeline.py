@@ -13,7 +13,7 @@ import yaml
 
 from mlpipe.core.io import file_md5
 from mlpipe.core.lineage import dvc_lock_hashes
-from tests.helpers import make_project, run_cli
+from tests.helpers import make_project, project_env, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("flow")]
 
@@ -40,9 +40,44 @@ def head(root: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def flow_project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def two_runs(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess[str]]]:
+    """Two `mlpipe run` started together on one new project, as real processes."""
     root = make_project(tmp_path_factory.mktemp("flow") / "project")
-    return root, run_cli(root, "mlpipe", "run")
+    started = [
+        subprocess.Popen(
+            ["mlpipe", "run"],
+            cwd=root,
+            env=project_env(root),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    done = []
+    for process in started:
+        stdout, stderr = process.communicate(timeout=1200)
+        done.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+    return root, sorted(done, key=lambda run: WAITED in run.stderr)
+
+
+WAITED = "another `mlpipe run` is running on this project"
+
+
+@pytest.fixture(scope="module")
+def flow_project(two_runs) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The project after a whole run (the one of the two that ran first)."""
+    root, (first, _second) = two_runs
+    return root, first
+
+
+def test_two_runs_started_together_both_end_cleanly(two_runs):
+    """The second waits for the project lock, says so, then finds nothing left to do."""
+    _root, (first, second) = two_runs
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert WAITED not in first.stderr and WAITED in second.stderr
+    assert "nothing to do" in second.stdout and "registered as version 1" in second.stdout
 
 
 @pytest.mark.checklist("I3")
