@@ -106,10 +106,10 @@ def run(
 
     def action() -> None:
         from mlpipe.core.io import exclusive_lock, remove_stale_temporaries
-        from mlpipe.core.project import Project
+        from mlpipe.core.paths import ProjectPaths
 
         start = time.perf_counter()
-        paths = Project.load(root).paths  # every setting checked before any work
+        paths = ProjectPaths(root.resolve()) if root else ProjectPaths.discover()
         with exclusive_lock(paths.state / "run.lock", _waiting):
             litter = remove_stale_temporaries([paths.data, paths.models, paths.reports])
             for path in litter:
@@ -120,6 +120,9 @@ def run(
             if skipped:
                 typer.echo(f"{skipped} ({time.perf_counter() - start:.1f} s)")
                 return
+            from mlpipe.core.project import Project
+
+            Project.load(paths.root)  # every setting checked before any work
             _run_flow(paths, force, register, start)
 
     guarded(action)

@@ -83,9 +83,14 @@ def registered_version(paths: ProjectPaths) -> str | None:
 
 def nothing_to_do(paths: ProjectPaths, release: bool) -> str | None:
     """What a run would skip, and why, when there is nothing to do; None when there is."""
+    from dvc.exceptions import DvcException
+
     from mlpipe.core.dag import changed
 
-    if changed(paths.root):
+    try:
+        if changed(paths.root):
+            return None
+    except DvcException:  # the run reports it, after checking the settings DVC reads
         return None
     if not release:
         return (

@@ -17,15 +17,17 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from mlpipe.core.configs import TrackingConfig
 from mlpipe.core.errors import DataError
 from mlpipe.core.paths import ProjectPaths
 from mlpipe.core.settings import load_settings
+
+if TYPE_CHECKING:  # pandas costs a second to import: not for the nothing-to-do check
+    import pandas as pd
 
 MODEL_REQUIREMENTS = ("scikit-learn", "numpy", "pandas", "scipy", "joblib")
 
