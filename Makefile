@@ -50,8 +50,10 @@ lint: install
 format: install
 	ruff format . && ruff check --fix .
 
+# Tests run in random order (pytest-randomly; every xdist worker gets the same seed). The
+# seed is printed at the top ("Using --randomly-seed=N"): `make test SEED=N` replays it.
 test: install lint
-	pytest -n 2 --dist loadgroup --junitxml=reports/tests/junit.xml
+	pytest -n 2 --dist loadgroup -p randomly $(if $(SEED),--randomly-seed=$(SEED)) --junitxml=reports/tests/junit.xml
 
 evidence: install
 	bash .ci/evidence

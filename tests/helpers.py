@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from mlpipe.core.dag import plan, reproduce
 from mlpipe.core.io import file_sha256, read_json, write_json
 from tasks import run_step
+from tests.conftest import WIDE
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -105,6 +107,46 @@ def make_project(dest: Path, overrides: dict | None = None, commit: bool = True)
     return dest
 
 
+def copy_project(source: Path, dest: Path) -> Path:
+    """A project with everything in it (git, DVC cache, outputs, stores; no bytecode)
+    copied to ``dest``: a quick stand-in for running its pipeline again. MLflow records
+    absolute artifact locations; they are moved to the copy's, so nothing the copy reads
+    or writes touches the source (an absolute path left anywhere else is an error)."""
+    shutil.copytree(source, dest, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    old, new = f"{source}/".encode(), f"{dest}/".encode()
+    for path in dest.rglob("*"):
+        if ".git" in path.relative_to(dest).parts or not path.is_file():
+            continue
+        content = path.read_bytes()
+        if old not in content:
+            continue
+        if content.startswith(b"SQLite format 3\0"):
+            _rebase_sqlite(path, old.decode(), new.decode())
+        elif b"\0" not in content:
+            path.write_bytes(content.replace(old, new))
+        else:
+            raise AssertionError(f"{path} holds the path of {source}: cannot move it")
+    return dest
+
+
+def _rebase_sqlite(path: Path, old: str, new: str) -> None:
+    """Every text cell of a SQLite database that names ``old`` names ``new`` instead."""
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            for (table,) in tables.fetchall():
+                for column in connection.execute(f'PRAGMA table_info("{table}")').fetchall():
+                    cell = f'"{column[1]}"'
+                    connection.execute(
+                        f'UPDATE "{table}" SET {cell} = replace({cell}, ?, ?) '
+                        f"WHERE typeof({cell}) = 'text' AND instr({cell}, ?) > 0",
+                        (old, new, old),
+                    )
+    finally:
+        connection.close()
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -165,6 +207,7 @@ def project_env(root: Path) -> dict[str, str]:
     env["PREFECT_HOME"] = str(root / ".prefect")
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["COLUMNS"] = WIDE
     return env
 
 

@@ -57,7 +57,7 @@ def test_bad_params_name_the_key(change, named):
     assert named in str(error.value)
 
 
-def test_model_sections_are_validated_by_the_domains_schema(project_root, tmp_path):
+def test_model_sections_are_validated_by_the_domains_schema(tmp_path):
     root = make_project(tmp_path / "project", commit=False)
     update_params(root, {"model": {"max_iter": "many"}})
     with pytest.raises(ConfigError, match=r"model\.max_iter"):
@@ -132,6 +132,8 @@ def test_an_incomplete_domain_package_lists_every_missing_part(tmp_path, monkeyp
         )
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "halfdone", None)  # this test's own import, then gone
+    del sys.modules["halfdone"]
     root = make_project(tmp_path / "project", commit=False)
     update_params(root, {"domain": {"package": "halfdone", "options": {}}})
     with pytest.raises(ConfigError) as error:
@@ -148,13 +150,14 @@ def test_an_incomplete_domain_package_lists_every_missing_part(tmp_path, monkeyp
         "features",
     ):
         assert f"  {part}" in message, part
-    sys.modules.pop("halfdone", None)
 
 
 def test_a_package_without_the_two_entry_names_is_refused(tmp_path, monkeypatch):
     (tmp_path / "bare").mkdir()
     (tmp_path / "bare" / "__init__.py").write_text("TABLES = {}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "bare", None)  # this test's own import, then gone
+    del sys.modules["bare"]
     root = make_project(tmp_path / "project", commit=False)
     update_params(root, {"domain": {"package": "bare", "options": {}}})
     with pytest.raises(ConfigError, match="lacks Options and domain"):

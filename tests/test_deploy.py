@@ -97,7 +97,8 @@ def test_training_deployment_runs_to_completed_through_a_worker(server, project)
     assert (project / "reports" / "registration.json").is_file()
 
 
-def test_a_deployment_of_a_missing_flow_fails_fast(server, project, tmp_path):
+def test_a_deployment_of_a_missing_flow_fails_fast(server, tmp_path):
+    project = make_project(tmp_path / "project")  # its prefect.yaml is changed
     config = yaml.safe_load((project / "prefect.yaml").read_text())
     config["deployments"] = [
         {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from math import isclose
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from mlpipe.core.registry import Registry
 from mlpipe.serving.predictionlog import connect
 from mlpipe.training.explain import shapley
 from tasks.explain import run as explain
-from tests.helpers import make_project, run_cli, run_pipeline
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.checklist("I5")
 
@@ -80,11 +81,10 @@ def test_many_features_use_one_batched_call_each() -> None:
         assert list(result.values.values()) == pytest.approx(list(range(n)))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory):
-    root = make_project(tmp_path_factory.mktemp("explain"))
-    run_pipeline(root, release=True)
-    return root
+@pytest.fixture
+def project(released: Path) -> Path:
+    """A released toy project of the test's own (conftest.released)."""
+    return released
 
 
 def holdout_record(root, visit_id: int) -> dict:
@@ -95,6 +95,8 @@ def holdout_record(root, visit_id: int) -> dict:
     }
 
 
+@pytest.mark.integration
+@pytest.mark.xdist_group("released")
 def test_explain_a_logged_prediction(project) -> None:
     """Log a real prediction through the service, then explain it by its key: the steps,
     the model's answer as served, contributions that add up, a page and a chart."""
@@ -136,6 +138,8 @@ def test_explain_a_logged_prediction(project) -> None:
     assert result["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.integration
+@pytest.mark.xdist_group("released")
 def test_explain_cli_with_a_record_and_with_a_bad_key(project, tmp_path) -> None:
     record = holdout_record(project, 5100)
     path = tmp_path / "record.json"

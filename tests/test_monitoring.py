@@ -27,21 +27,17 @@ from mlpipe.serving.predictionlog import add_labels, connect
 from mlpipe.serving.service import PredictionService
 from tasks import run_step
 from tasks.monitor import monitor
-from tests.helpers import git_commit, make_project, project_env, run_cli, run_pipeline
+from tests.conftest import RELEASED_OPTIONS
+from tests.helpers import copy_project, git_commit, project_env, run_cli
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("monitoring")]
-
-OPTIONS = {"rows_per_week": 300, "weeks": 20, "drift_from_week": 16}
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("released")]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    root = make_project(
-        tmp_path_factory.mktemp("monitoring") / "project",
-        {"domain": {"package": "toydomain", "options": OPTIONS}},
-    )
-    run_pipeline(root, release=True)
-    return root
+def project(tmp_path_factory, released_copy) -> Path:
+    """This module's copy of the released toy project (conftest.build_released: weeks 16
+    on drift); a test that changes it puts it back."""
+    return released_copy(tmp_path_factory.mktemp("monitoring") / "project")
 
 
 def visits(root: Path, weeks: tuple[int, int], n: int, seed: int = 0) -> list[dict]:
@@ -389,13 +385,15 @@ def set_yaml(path: Path, **values) -> str:
     return text
 
 
-def test_monitor_command_alerts_fails_and_retrains_on_breach(project, later_weeks):
+def test_monitor_command_alerts_fails_and_retrains_on_breach(project, later_weeks, tmp_path):
     """`mlpipe monitor` on drifted traffic: exit 1, alerts and the HTML report written;
     and the feedback loop: with alerts.retrain, the breach runs the training flow on the
-    new data, whose candidate is gated and registered like any other. (Last: it retrains.)"""
+    new data, whose candidate is gated and registered like any other. (It retrains: on
+    a copy of the module's project, which the other tests keep using.)"""
+    project = copy_project(project, tmp_path / "project")
     registry = Registry(Project.load(project).paths)
     before = [v.version for v in registry.versions()]
-    set_yaml(project / "params.yaml", domain__options={**OPTIONS, "seed": 1})
+    set_yaml(project / "params.yaml", domain__options={**RELEASED_OPTIONS, "seed": 1})
     set_yaml(project / "configs" / "monitoring.yaml", alerts__retrain=True)
     set_yaml(project / "configs" / "serving.yaml", log_path="data/serving/later.db")
     git_commit(project, "new data, retrain on a breach")  # registration refuses dirty trees

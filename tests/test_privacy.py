@@ -60,14 +60,10 @@ def commit(root: Path, path: Path, message: str) -> None:
     subprocess.run([*git, "commit", "-qm", message], cwd=root, check=True)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory):
-    root = make_project(tmp_path_factory.mktemp("privacy"))
-    run_pipeline(root, release=True)
-    return root
-
-
-def test_forget_erases_the_subject_everywhere_and_the_next_model_honours_it(project) -> None:
+@pytest.mark.integration
+@pytest.mark.xdist_group("released")
+def test_forget_erases_the_subject_everywhere_and_the_next_model_honours_it(released) -> None:
+    project = released  # a released toy project of this test's own (conftest.released)
     loaded = Project.load(project)
     log = project / loaded.configs.serving.log_path
     log_predictions(log, ["v5", "v7", "v100", "v5"], time.time())

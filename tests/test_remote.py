@@ -13,15 +13,13 @@ from mlpipe.core.io import file_md5
 from tests.helpers import (
     BIN,
     free_port,
-    make_project,
     project_env,
     run_cli,
-    run_pipeline,
     start_service,
     stop_service,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("remote")]
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("released")]
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -60,7 +58,7 @@ def dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_push_clone_pull_round_trip(s3_endpoint, tmp_path):
+def test_push_clone_pull_round_trip(s3_endpoint, released, tmp_path):
     import boto3
 
     boto3.client(
@@ -72,9 +70,7 @@ def test_push_clone_pull_round_trip(s3_endpoint, tmp_path):
             "region_name": "us-east-1",
         },
     ).create_bucket(Bucket="mlpipe")
-    root = make_project(tmp_path / "project")
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    run_pipeline(root)
+    root = released  # the pipeline's results (conftest.released)
     assert dvc(root, "remote", "add", "-d", "storage", "s3://mlpipe/store").returncode == 0
     assert dvc(root, "remote", "modify", "storage", "endpointurl", s3_endpoint).returncode == 0
     git(root, "add", "-A")

@@ -42,7 +42,7 @@ from mlpipe.release.score import (
 )
 from tasks.score import gather, read_junit
 from tasks.score import run as run_score
-from tests.helpers import REPO, git_commit, make_project, run_cli, run_pipeline
+from tests.helpers import REPO, git_commit, run_cli
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 RECENT = NOW - timedelta(days=1)
@@ -234,24 +234,17 @@ def record_test_run(root: Path, folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A toy project whose gate fails on unhelpful features (its noise feature accepted
-    with a reason), with a CI workflow, run to a registered champion."""
+def project(tmp_path_factory, released_copy) -> Path:
+    """The released toy project (conftest.build_released: its gate fails on unhelpful
+    features, the noise feature accepted with a reason; a registered champion), with a CI
+    workflow and a recorded test run; this module's own copy."""
     base = tmp_path_factory.mktemp("score")
-    root = make_project(base / "project", commit=False)
-    gate = root / "configs" / "gate.yaml"
-    config = yaml.safe_load(gate.read_text())
-    config["features"] = {
-        "unhelpful": "fail",
-        "accepted": {"store_size": "the toy domain's noise feature, kept on purpose"},
-    }
-    gate.write_text(yaml.safe_dump(config))
+    root = released_copy(base / "project")
     workflow = root / ".github" / "workflows" / "ci.yml"
     if not workflow.is_file():
         workflow.parent.mkdir(parents=True)
         workflow.write_text("on: [pull_request]\njobs: {}\n")
-    git_commit(root)
-    run_pipeline(root, release=True)
+        git_commit(root)
     record_test_run(root, base / "marked")
     return root
 
@@ -261,7 +254,7 @@ def current(root: Path, now: datetime | None = None) -> dict[str, float]:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("score")
+@pytest.mark.xdist_group("released")
 def test_the_pipeline_and_the_test_run_are_scored_with_their_evidence(project):
     result = run_score(Project.load(project))
     tests = by_id(result)
@@ -278,7 +271,7 @@ def test_the_pipeline_and_the_test_run_are_scored_with_their_evidence(project):
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("score")
+@pytest.mark.xdist_group("released")
 def test_cli_fails_under_the_floor_and_passes_at_it(project):
     done = run_cli(project, "mlpipe", "score")
     assert done.returncode == 1, done.stderr[-2000:]
@@ -440,7 +433,7 @@ BREAKAGES = {
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("score")
+@pytest.mark.xdist_group("released")
 @pytest.mark.parametrize("breakage", list(BREAKAGES))
 def test_each_breakage_makes_the_right_tests_fall(project, intact, breakage):
     mutate, falls = BREAKAGES[breakage]
@@ -456,7 +449,7 @@ def test_each_breakage_makes_the_right_tests_fall(project, intact, breakage):
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("score")
+@pytest.mark.xdist_group("released")
 def test_a_candidate_stopped_by_the_gate_is_the_gate_working(project, intact):
     undo = fail_rows("beats the baseline", model="0" * 64)(project)
     try:

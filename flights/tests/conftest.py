@@ -54,23 +54,42 @@ def params() -> Params:
 
 
 @pytest.fixture(scope="session")
-def source_tables() -> dict[str, pd.DataFrame]:
-    """The real source tables, read once per session (read-only: copy before changing)."""
+def source_tables_once() -> dict[str, pd.DataFrame]:
+    """The real source tables, read once per session: never change them (``source_tables``
+    gives a test its own copies)."""
     folder = package_data_dir()
     return {name: pd.read_csv(folder / filename) for name, filename in TABLES.items()}
 
 
 @pytest.fixture(scope="session")
-def small_source(source_tables) -> dict[str, pd.DataFrame]:
-    """A 5% sample of flights with the other tables whole, for quick stage tests."""
-    tables = dict(source_tables)
+def small_source_once(source_tables_once) -> dict[str, pd.DataFrame]:
+    """A 5% sample of flights with the other tables whole, made once per session: never
+    change it (``small_source`` gives a test its own copies)."""
+    tables = dict(source_tables_once)
     tables["flights"] = (
-        source_tables["flights"]
+        source_tables_once["flights"]
         .sample(frac=0.05, random_state=0)
         .sort_index()
         .reset_index(drop=True)
     )
     return tables
+
+
+def copies(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    return {name: table.copy() for name, table in tables.items()}
+
+
+@pytest.fixture
+def source_tables(source_tables_once) -> dict[str, pd.DataFrame]:
+    """The real source tables, this test's own copies."""
+    return copies(source_tables_once)
+
+
+@pytest.fixture
+def small_source(small_source_once) -> dict[str, pd.DataFrame]:
+    """A 5% sample of flights with the other tables whole, for quick stage tests; this
+    test's own copies."""
+    return copies(small_source_once)
 
 
 def write_source(folder: Path, tables: dict[str, pd.DataFrame]) -> None:

@@ -150,7 +150,7 @@ def test_row_order_survives_the_joins():
     assert joined["carrier"].tolist() == ["UA", "AA", "B6"]
 
 
-def test_all_null_label_leaves_nothing(source_tables):
+def test_all_null_label_leaves_nothing():
     broken = dict(tables())
     broken["flights"] = flights_frame(arr_delay=[np.nan, np.nan, np.nan])
     frame, counts = prepare(broken, Options())

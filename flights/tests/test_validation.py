@@ -23,13 +23,19 @@ def raw_suites() -> dict:
 
 
 @pytest.fixture(scope="module")
-def feature_table(small_source, params) -> pd.DataFrame:
-    base, _ = prepare(small_source, Options())
+def feature_table_once(small_source_once, params) -> pd.DataFrame:
+    """Built once per module: never change it (``feature_table`` is a test's own copy)."""
+    base, _ = prepare(small_source_once, Options())
     passthrough = ["flight_key", "late_arrival", "month", "origin", "carrier"]
     table, _ = build_feature_table(
         base, features, params.features, passthrough, params.split, "month"
     )
     return table
+
+
+@pytest.fixture
+def feature_table(feature_table_once) -> pd.DataFrame:
+    return feature_table_once.copy()
 
 
 def failed(report) -> set[tuple[str, str | None]]:
