@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from mlpipe.core.errors import GateFailed
 from mlpipe.core.io import file_sha256, read_json
@@ -21,7 +22,14 @@ from mlpipe.core.paths import ProjectPaths
 from mlpipe.core.registry import CHALLENGER, CHAMPION, Registry, RegistryError
 from mlpipe.release.aliases import promote, rollback
 from tasks import run_step
-from tests.helpers import InvertOnSlice, make_project, replace_model, run_cli, run_pipeline, train
+from tests.helpers import (
+    InvertOnSlice,
+    copy_project,
+    make_project,
+    replace_model,
+    run_cli,
+    train,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -63,14 +71,37 @@ class NaNOnSlice(InvertOnSlice):
         return proba
 
 
+@pytest.fixture
+def project(released: Path) -> Path:
+    """This test's own copy of the released toy project: version 1 is the champion."""
+    return released
+
+
+def register_two_more(root: Path) -> None:
+    """Version 2, forced past a failing gate (challenger), then version 3, a passing
+    model of the same quality with new bytes (challenger)."""
+    replace_model(root, train(root, max_iter=1, learning_rate=0.01, max_leaf_nodes=2))
+    with pytest.raises(GateFailed):
+        run_step(["gate"], root)
+    assert run_step(["register", "incident 42: need the old features back"], root)["new"]
+    replace_model(root, train(root, random_state=7))
+    run_step(["gate"], root)
+    assert run_step(["register"], root) == {"version": "3", "new": True, "alias": CHALLENGER}
+
+
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    root = make_project(
-        tmp_path_factory.mktemp("registry") / "project", {"model": {"max_iter": 40}}
-    )
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    run_pipeline(root, release=True)
+def three_versions_source(released_copy, tmp_path_factory) -> Path:
+    """A released copy with versions 2 (forced) and 3 registered (``register_two_more``),
+    built once for this module and never changed: tests take copies."""
+    root = released_copy(tmp_path_factory.mktemp("three") / "project")
+    register_two_more(root)
     return root
+
+
+@pytest.fixture
+def three_versions(three_versions_source: Path, tmp_path: Path) -> Path:
+    """This test's own copy of a project with versions 1 (champion), 2 and 3."""
+    return copy_project(three_versions_source, tmp_path / "three")
 
 
 def registry(root: Path) -> Registry:
@@ -97,7 +128,8 @@ def test_first_model_becomes_champion_with_complete_lineage(project):
     assert tags["git.commit"] == head and tags["git.dirty"] == "False"
     assert tags["gate.verdict"] == "passed"
     assert head in tags["reproduce"]
-    assert json.loads(tags["params"])["model"]["max_iter"] == 40
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert json.loads(tags["params"])["model"] == params["model"]
     assert tags["tuning.applied"] == "false"  # params.yaml not from a recorded search
     verdict = read_json(project / "reports" / "gate" / "verdict.json")
     assert json.loads(tags["gate.warnings"]) == verdict["warnings"]
@@ -156,13 +188,8 @@ def test_forced_registration_records_its_reason(project):
     assert version.tags["gate.forced_reason"] == "incident 42: need the old features back"
 
 
-def test_promote_rollback_round_trip_with_audit(project):
-    reg = registry(project)
-    replace_model(project, train(project, random_state=7))  # same quality, new bytes
-    run_step(["gate"], project)
-    third = run_step(["register"], project)
-    assert third == {"version": "3", "new": True, "alias": CHALLENGER}
-
+def test_promote_rollback_round_trip_with_audit(three_versions):
+    reg = registry(three_versions)
     promote(reg)
     assert str(reg.alias(CHAMPION).version) == "3" and reg.alias(CHALLENGER) is None
     before_rollback = datetime.fromisoformat(reg.history()[-1].when)
@@ -201,15 +228,11 @@ def test_cli_errors_are_clear_and_change_nothing(project, tmp_path):
     assert done.returncode == 1 and "has no version 99" in done.stderr
     done = run_cli(project, "mlpipe", "promote", "--force")
     assert done.returncode == 2 and "--reason" in done.stderr
-    metrics = project / "reports" / "metrics.json"
-    saved = metrics.read_bytes()
-    metrics.write_text("{not json")
-    try:
-        done = run_cli(project, "mlpipe", "register")
-        assert done.returncode == 1 and "not valid JSON" in done.stderr
-        assert "Traceback" not in done.stderr
-    finally:
-        metrics.write_bytes(saved)
+    (project / "models" / "model.joblib").write_bytes(b"a candidate not registered yet")
+    (project / "reports" / "metrics.json").write_text("{not json")
+    done = run_cli(project, "mlpipe", "register")
+    assert done.returncode == 1 and "not valid JSON" in done.stderr
+    assert "Traceback" not in done.stderr
     assert reg.aliases() == aliases and len(reg.versions()) == versions
 
     empty = make_project(tmp_path / "empty", commit=False)
@@ -221,12 +244,18 @@ def test_cli_errors_are_clear_and_change_nothing(project, tmp_path):
     assert env_project.returncode == 1 and "unreachable" in env_project.stderr
 
 
-def test_models_and_history_commands(project):
-    done = run_cli(project, "mlpipe", "models")
-    assert done.returncode == 0
-    assert "champion" in done.stdout and "forced" in done.stdout
-    done = run_cli(project, "mlpipe", "history")
-    assert done.returncode == 0 and "rollback" in done.stdout
+def test_models_and_history_commands(three_versions):
+    done = run_cli(three_versions, "mlpipe", "rollback", "--to", "2", "--force", "--reason", "r7")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "champion: v1 -> v2 (rolled back)" in done.stdout
+    done = run_cli(three_versions, "mlpipe", "models")
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {line.split()[1]: line for line in done.stdout.splitlines() if line[:2].strip() == "│"}
+    assert "champion" in rows["2"] and "forced: incident 42" in rows["2"]
+    assert "challenger" in rows["3"] and "passed" in rows["1"]
+    done = run_cli(three_versions, "mlpipe", "history")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "rollback" in done.stdout and "r7" in done.stdout
 
 
 def test_racing_registrations_keep_aliases_consistent(project, tmp_path, monkeypatch):
@@ -287,27 +316,23 @@ def test_registering_from_a_dirty_tree_is_refused_unless_forced_or_allowed(proje
     tracked = project / "toydomain" / "model.py"
     gate_config = project / "configs" / "gate.yaml"
     saved, saved_config = tracked.read_text(), gate_config.read_text()
-    try:
-        tracked.write_text(saved + "\n# an uncommitted change\n")
-        replace_model(project, train(project, random_state=3))  # trained from a dirty tree
-        versions = len(reg.versions())
-        done = run_cli(project, "mlpipe", "register")
-        assert done.returncode == 1
-        assert "trained from a dirty git tree" in done.stderr and "--force" in done.stderr
-        assert "Traceback" not in done.stderr
-        assert len(reg.versions()) == versions
-        done = run_cli(project, "mlpipe", "register", "--force", "--reason", "hotfix 7")
-        assert done.returncode == 0, done.stderr[-2000:]
-        forced = reg.versions()[-1]
-        assert forced.tags["git.dirty"] == "True" and forced.tags["git.diff_sha256"] != "None"
-        assert forced.tags["gate.forced_reason"] == "hotfix 7"
+    tracked.write_text(saved + "\n# an uncommitted change\n")
+    replace_model(project, train(project, random_state=3))  # trained from a dirty tree
+    versions = len(reg.versions())
+    done = run_cli(project, "mlpipe", "register")
+    assert done.returncode == 1
+    assert "trained from a dirty git tree" in done.stderr and "--force" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(reg.versions()) == versions
+    done = run_cli(project, "mlpipe", "register", "--force", "--reason", "hotfix 7")
+    assert done.returncode == 0, done.stderr[-2000:]
+    forced = reg.versions()[-1]
+    assert forced.tags["git.dirty"] == "True" and forced.tags["git.diff_sha256"] != "None"
+    assert forced.tags["gate.forced_reason"] == "hotfix 7"
 
-        gate_config.write_text(saved_config + "release:\n  allow_dirty: true\n")
-        replace_model(project, train(project, random_state=4))
-        run_step(["gate"], project)
-        allowed = run_step(["register"], project)
-        assert allowed["new"]
-        assert "gate.forced_reason" not in reg.version(allowed["version"]).tags
-    finally:
-        tracked.write_text(saved)
-        gate_config.write_text(saved_config)
+    gate_config.write_text(saved_config + "release:\n  allow_dirty: true\n")
+    replace_model(project, train(project, random_state=4))
+    run_step(["gate"], project)
+    allowed = run_step(["register"], project)
+    assert allowed["new"]
+    assert "gate.forced_reason" not in reg.version(allowed["version"]).tags
