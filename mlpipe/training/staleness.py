@@ -22,13 +22,18 @@ def staleness_curve(
     last: float,
     build: Callable[[], Any],
 ) -> pd.DataFrame:
-    """One row per (training end, scored period): age in periods and ROC AUC."""
+    """One row per (training end, scored period): age in periods and ROC AUC. Each model
+    scores all its later periods in one prediction (rows are predicted independently)."""
     rows = []
     for end in train_ends:
         model = fit(build(), table.loc[positions <= end], features, label)
+        later = (positions > end) & (positions <= last)
+        if not later.any():
+            continue
+        proba = pd.Series(predict(model, table.loc[later], features), index=table.index[later])
         for period in sorted(p for p in positions.unique() if end < p <= last):
             scored = table.loc[positions == period]
-            quality = auc(scored[label], predict(model, scored, features))
+            quality = auc(scored[label], proba.loc[scored.index].to_numpy())
             if quality != quality:  # one class only: undefined
                 continue
             rows.append(
