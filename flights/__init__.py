@@ -36,6 +36,7 @@ def domain(options: Options) -> Domain:
         time="month",
         time_unit="month",
         serving_fields=preparation.SERVING_FIELDS,
+        check_request=preparation.check_request,
         build_context=partial(preparation.build_context, options=options),
         enrich=partial(preparation.enrich, options=options),
         features=registry,

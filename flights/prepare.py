@@ -17,6 +17,9 @@ the fields a request carries (``SERVING_FIELDS``), the joins training and servin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -28,6 +31,8 @@ KEY = "flight_key"
 
 OUTCOME_COLUMNS = ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time")
 IDENTIFIER_COLUMNS = ("tailnum", "flight")
+# every origin (EWR, JFK, LGA) keeps New York time; time_hour is its UTC instant
+ORIGIN_TIMEZONE = ZoneInfo("America/New_York")
 WEATHER_COLUMNS = ("temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib")
 # what a caller knows before departure: the fields a prediction request carries
 SERVING_FIELDS = (
@@ -117,6 +122,30 @@ def enrich(flights: pd.DataFrame, context: Context, options: Options) -> pd.Data
     )
     dropped = [c for c in (*OUTCOME_COLUMNS, *IDENTIFIER_COLUMNS) if c in frame.columns]
     return frame.drop(columns=dropped)
+
+
+def check_request(record: dict[str, Any]) -> dict[str, str]:
+    """Serving: ``time_hour`` must be a real instant and name the scheduled departure's hour
+    (New York time) of the record's own date, or the weather joined would be another
+    day's. Problems by field (the request schema checks each field alone)."""
+    text = record.get("time_hour")
+    if text is None:
+        return {}
+    try:
+        when = datetime.fromisoformat(text)  # the schema holds it to YYYY-MM-DDTHH:MM:SSZ
+        local = when.astimezone(ORIGIN_TIMEZONE)
+    except (ValueError, OverflowError) as error:
+        return {"time_hour": f"not a real UTC date and time: {error}"}
+    hour = record.get("sched_dep_time")
+    hour = None if hour is None else (hour // 100) % 24
+    claimed = [record.get(name) for name in ("year", "month", "day")] + [hour]
+    actual = [local.year, local.month, local.day, local.hour]
+    if any(c is not None and c != a for c, a in zip(claimed, actual, strict=True)):
+        return {
+            "time_hour": f"{text} is {local:%Y-%m-%d %H}h New York time; the record says "
+            f"year {claimed[0]}, month {claimed[1]}, day {claimed[2]}, departure hour {hour}"
+        }
+    return {}
 
 
 def prepare(

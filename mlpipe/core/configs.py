@@ -210,6 +210,10 @@ class ServingSettings(StrictModel):
     max_records: int = Field(1000, ge=1)
     max_body_bytes: int = Field(2_000_000, ge=1000)
     api_key_env: str = "MLPIPE_API_KEY"
+    # GET /metrics without the API key (for a scraper); /metadata always needs it when set
+    metrics_open: bool = False
+    # on stop, how long queued shadow scorings may still run before the rest is dropped
+    shutdown_seconds: float = Field(3.0, ge=0, le=60)
     log_path: str = "data/serving/predictions.db"
     # `mlpipe purge` deletes prediction-log rows older than this (None: kept forever)
     retention_days: float | None = Field(None, gt=0)

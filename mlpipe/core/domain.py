@@ -19,6 +19,9 @@ fails with one message that lists every missing or mistyped part.
   key (labels arrive by key), the time column windows and ages are measured on;
   ``time_unit`` says what one step of it is called ("month", "year") in reports;
 - ``serving_fields``: the raw fields a prediction request carries (``time`` among them);
+- ``check_request(record)`` (optional): what the request schema cannot see in one
+  validated request record, e.g. fields that must agree, as ``{field: problem}``
+  (empty when it is fine); each problem is a 422 naming the field;
 - ``build_context(tables)``, ``enrich(rows, context)``: lookups built once from the
   reference tables, and the joins that turn raw rows (training or requests) into
   prepared rows, key included;
@@ -89,6 +92,7 @@ class Domain(_Contract):
     time: str
     time_unit: str = "period"
     serving_fields: tuple[str, ...] = Field(min_length=1)
+    check_request: Callable[[dict[str, Any]], dict[str, str]] | None = None
     build_context: Callable[[Tables], Any]
     enrich: Callable[[pd.DataFrame, Any], pd.DataFrame]
     features: FeatureRegistry

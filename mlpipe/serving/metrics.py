@@ -9,7 +9,10 @@ class Metrics:
 
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "mlpipe_requests", "HTTP predict requests by status", ["status"], registry=self.registry
+            "mlpipe_requests",
+            "HTTP requests by route and status (unknown routes as `other`)",
+            ["path", "status"],
+            registry=self.registry,
         )
         self.predictions = Counter(
             "mlpipe_predictions",
@@ -44,6 +47,8 @@ class Metrics:
         )
         self.shadow_dropped = Counter(
             "mlpipe_shadow_dropped",
-            "Shadow scorings dropped because the challenger was backlogged",
+            "Shadow scorings dropped: the challenger was backlogged or replaced, or the "
+            "service stopped before they were done",
+            ["reason"],
             registry=self.registry,
         )

@@ -15,13 +15,15 @@ import os
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from mlpipe.core.configs import ServingSettings
 from mlpipe.core.privacy import pseudonym_key, pseudonymise
@@ -29,8 +31,9 @@ from mlpipe.core.project import Project
 from mlpipe.core.registry import CHALLENGER, CHAMPION, Registry
 from mlpipe.core.settings import load_settings
 from mlpipe.core.validation import load_suite
-from mlpipe.serving.contract import request_model, row_violations
+from mlpipe.serving.contract import RowRules, request_model
 from mlpipe.serving.metrics import Metrics
+from mlpipe.serving.parsing import BadRequest
 from mlpipe.serving.predictionlog import PredictionLog
 from mlpipe.serving.shadow import ShadowProcess, with_features
 
@@ -39,6 +42,8 @@ logger = logging.getLogger("mlpipe.serve")
 # shadow scorings waiting for a slow challenger before new ones are dropped
 SHADOW_BACKLOG = 64
 SHADOW_TIMEOUT_SECONDS = 60
+# canary scorings running at once; beyond that (a stuck challenger) the champion answers
+CANARY_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ class PredictionService:
             tuple(self.domain.serving_fields),
             "PredictionRecord",
         )
-        self.feature_suite = load_suite(suites / "features.json")
+        self.row_rules = RowRules(load_suite(suites / "features.json"))
         self.context = self.project.reference_context
         self.private = [*self.domain.identifiers, *self.domain.sensitive]
         self.pseudonym_key = pseudonym_key(self.root, settings.pseudonym_key_env)
@@ -164,9 +169,10 @@ class PredictionService:
         self._settings_mtime = self.settings_path.stat().st_mtime
         self._shadow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
         self._shadow_process = ShadowProcess(self.root, self.registry.settings.tracking_uri)
-        self._canary = ThreadPoolExecutor(max_workers=2, thread_name_prefix="canary")
+        self._canary_slots = threading.BoundedSemaphore(CANARY_THREADS)
         self._shadow_pending = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._closing = threading.Event()
         self._stop = threading.Event()
         self.state = ServingState(None, None, settings)
         self.refresh()
@@ -221,7 +227,7 @@ class PredictionService:
         champion = self._load(CHAMPION, wanted[0]) if wanted[0] else None
         challenger = self._load(CHALLENGER, wanted[1]) if wanted[1] else None
         if challenger is not None and challenger.problem is None and settings.mode == "shadow":
-            self._shadow_process.warm(challenger.uri)
+            self._shadow.submit(self._warm, challenger.uri)
         self.state = ServingState(champion, challenger, settings)
         logger.info(
             "serving champion v%s, challenger v%s, mode %s", wanted[0], wanted[1], settings.mode
@@ -235,13 +241,64 @@ class PredictionService:
             except Exception:  # keep serving the last good state
                 logger.exception("could not refresh models; still serving the previous ones")
 
+    def _warm(self, uri: str) -> None:
+        try:
+            self._shadow_process.warm(uri, SHADOW_TIMEOUT_SECONDS)
+        except Exception as error:  # it is tried again, and reported, on its first request
+            if not self._closing.is_set():
+                logger.warning("could not load the challenger in the shadow process: %s", error)
+
     def close(self) -> None:
-        """Stop; finish queued shadow scorings and write every logged row first."""
+        """Stop within ``shutdown_seconds``: queued shadow scorings get that long, the rest
+        are dropped (counted and logged), the shadow process is killed, and every row
+        already logged is written."""
         self._stop.set()
-        self._shadow.shutdown(wait=True, cancel_futures=False)
+        deadline = time.monotonic() + self.state.settings.shutdown_seconds
+        with self._lock:
+            while self._shadow_pending and time.monotonic() < deadline:
+                self._lock.wait(deadline - time.monotonic())
+            left = self._shadow_pending
+            self._closing.set()
+        if left:
+            self.metrics.shadow_dropped.labels("shutdown").inc(left)
+            logger.warning(
+                "stopping: dropped %d shadow scorings still queued after %s s",
+                left,
+                self.state.settings.shutdown_seconds,
+            )
+        self._shadow.shutdown(wait=False, cancel_futures=True)
         self._shadow_process.close()
-        self._canary.shutdown(wait=False, cancel_futures=True)
+        self._shadow.shutdown(wait=True)
         self.log.close()
+
+    # requests ------------------------------------------------------------------------
+
+    def validate(self, records: list[Any]) -> list[dict[str, Any]]:
+        """Records checked by the request schema (each field alone) and then by the
+        domain's ``check_request`` (fields together); ``BadRequest`` (422) names every
+        problem's record and field."""
+        valid, problems = [], []
+        check = self.domain.check_request
+        for i, record in enumerate(records):
+            try:
+                fields = self.request_schema.model_validate(record).model_dump()
+            except ValidationError as error:
+                problems += [
+                    {"loc": ["records", i, *e["loc"]], "msg": e["msg"]} for e in error.errors()
+                ]
+                continue
+            try:
+                found = check(fields) if check else {}
+            except Exception as error:  # the domain's check failed on this record: its fault
+                found = {"": f"the record cannot be checked: {error!r}"}
+            problems += [
+                {"loc": ["records", i, *([name] if name else [])], "msg": msg}
+                for name, msg in found.items()
+            ]
+            valid.append(fields)
+        if problems:
+            raise BadRequest(422, problems[:50])
+        return valid
 
     # scoring -------------------------------------------------------------------------
 
@@ -276,23 +333,86 @@ class PredictionService:
     ) -> dict[str, Any]:
         """Score validated records. ``started`` (``time.perf_counter()``) is when the
         request arrived, so the logged latency covers its parsing too."""
-        started = time.perf_counter() if started is None else started
+        answer = self.predict_many([(records, started)])[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def predict_many(
+        self, requests: list[tuple[list[dict[str, Any]], float | None]]
+    ) -> list[dict[str, Any] | Exception]:
+        """Several requests' validated records scored together, each answered and logged
+        as its own request: one features call and one model call for all (what costs is
+        the calls, hardly the rows). A request that cannot be prepared gets its own 422
+        (``BadRequest``) and the others are scored without it."""
         state = self.state
-        champion, challenger = state.champion, state.challenger
+        champion = state.champion
         if champion is None:
-            raise LookupError("no champion model is registered")
+            return [LookupError("no champion model is registered")] * len(requests)
         if champion.problem:
-            raise LookupError(f"the champion cannot score: {champion.problem}")
-        request_id = uuid.uuid4().hex
-        ts = time.time()
-        base, table = self.features(records, champion.features)
-        keys = table[self.domain.key].tolist()
-        violations = row_violations(table, self.feature_suite)
+            return [LookupError(f"the champion cannot score: {champion.problem}")] * len(requests)
+        started = [time.perf_counter() if s is None else s for _, s in requests]
+        everything = [record for records, _ in requests for record in records]
+        try:
+            base, table = self.features(everything, champion.features)
+        except Exception:
+            if len(requests) == 1:
+                return [self._unprepared(requests[0][0], champion.features)]
+            return [self.predict_many([request])[0] for request in requests]
+        violations = self.row_rules(table)
         for rules in violations:
             for rule in rules:
                 self.metrics.violations.labels(rule).inc()
+        proba, model_seconds = self._score(champion, table)
+        answers: list[dict[str, Any] | Exception] = []
+        offset = 0
+        for (records, _), began in zip(requests, started, strict=True):
+            part = slice(offset, offset + len(records))
+            offset += len(records)
+            whole = len(requests) == 1
+            answers.append(
+                self._answer(
+                    state,
+                    records,
+                    began,
+                    base if whole else base.iloc[part],
+                    table if whole else table.iloc[part],
+                    violations[part],
+                    proba[part],
+                    model_seconds,
+                )
+            )
+        return answers
 
-        champion_proba, model_seconds = self._score(champion, table)
+    def _unprepared(self, records: list[dict[str, Any]], names: list[str]) -> BadRequest:
+        """Why valid records could not be prepared: a 422 naming the records that fail
+        alone."""
+        failing = []
+        for i, record in enumerate(records):
+            try:
+                self.features([record], names)
+            except Exception as error:
+                failing.append({"loc": ["records", i], "msg": f"cannot be prepared: {error!r}"})
+        logger.warning("features failed on a request: %s", failing)
+        return BadRequest(422, failing or "the records cannot be prepared together")
+
+    def _answer(
+        self,
+        state: ServingState,
+        records: list[dict[str, Any]],
+        started: float,
+        base: pd.DataFrame,
+        table: pd.DataFrame,
+        violations: list[list[str]],
+        champion_proba: np.ndarray,
+        model_seconds: float,
+    ) -> dict[str, Any]:
+        """One request's answer from its rows of a scored batch: canary routing, the log
+        rows, the shadow job, the metrics and the response."""
+        champion, challenger = state.champion, state.challenger
+        request_id = uuid.uuid4().hex
+        ts = time.time()
+        keys = table[self.domain.key].tolist()
         proba = champion_proba.copy()
         answered_by = [champion] * len(keys)
         challenger_rows: list[dict[str, Any]] = []
@@ -358,11 +478,11 @@ class PredictionService:
         """Routed rows answered by the challenger (its features and model under the
         timeout); on any error or timeout the champion's answers stand."""
         start = time.perf_counter()
-        future = self._canary.submit(
-            self._challenger_score, challenger, base.loc[routed], table.loc[routed]
-        )
         error = None
         try:
+            future = self._in_canary_thread(
+                self._challenger_score, challenger, base.loc[routed], table.loc[routed]
+            )
             values, model_seconds = future.result(timeout=settings.challenger_timeout_seconds)
         except Exception as failure:  # timeouts included: the champion answers instead
             self.metrics.errors.labels(challenger.role, challenger.version).inc()
@@ -385,10 +505,31 @@ class PredictionService:
             error,
         )
 
+    def _in_canary_thread(self, call: Callable[..., Any], *args: Any) -> Future:
+        """``call`` in a daemon thread of its own, at most ``CANARY_THREADS`` at once: a
+        stuck challenger can neither pile up threads nor keep the service from exiting."""
+        if not self._canary_slots.acquire(blocking=False):
+            raise RuntimeError(f"{CANARY_THREADS} canary scorings are still running")
+        future: Future = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(call(*args))
+            except BaseException as error:
+                future.set_exception(error)
+            finally:
+                self._canary_slots.release()
+
+        threading.Thread(target=run, name="canary", daemon=True).start()
+        return future
+
     def _submit_shadow(self, job: ShadowJob) -> None:
         with self._lock:
+            if self._closing.is_set():
+                self.metrics.shadow_dropped.labels("shutdown").inc()
+                return
             if self._shadow_pending >= SHADOW_BACKLOG:
-                self.metrics.shadow_dropped.inc()
+                self.metrics.shadow_dropped.labels("backlog").inc()
                 return
             self._shadow_pending += 1
         self._shadow.submit(self._shadow_score, job)
@@ -399,8 +540,10 @@ class PredictionService:
         slow old challenger leaves no backlog for the new one."""
         challenger, table = job.challenger, job.table
         try:
+            if self._closing.is_set():  # counted as dropped by close
+                return
             if challenger is not self.state.challenger:
-                self.metrics.shadow_dropped.inc()
+                self.metrics.shadow_dropped.labels("replaced").inc()
                 return
             start = time.perf_counter()
             shared = [name for name in challenger.features if name in table.columns]
@@ -418,6 +561,8 @@ class PredictionService:
                     model_seconds
                 )
             except Exception as failure:
+                if self._closing.is_set():  # killed by close, and counted as dropped there
+                    return
                 self.metrics.errors.labels(challenger.role, challenger.version).inc()
                 values, model_seconds, error = None, None, repr(failure)
                 seconds = time.perf_counter() - start
@@ -443,6 +588,7 @@ class PredictionService:
         finally:
             with self._lock:
                 self._shadow_pending -= 1
+                self._lock.notify_all()
 
     def metadata(self) -> dict[str, Any]:
         state = self.state
