@@ -226,7 +226,16 @@ def register(force: ForceOption = False, reason: ReasonOption = None) -> None:
     forced = _reason(force, reason)
 
     def action() -> None:
+        from mlpipe.core.project import Project
+        from tasks.register import registered
+
         start = time.perf_counter()
+        done, recovered = registered(Project.load())
+        for note in recovered:
+            typer.secho(f"recovered: {note}", fg="yellow", err=True)
+        if done is not None:
+            typer.echo(f"already registered as version {done['version']}: nothing to do")
+            return
         try:
             run_step(["gate"])
         except GateFailed as failure:
@@ -246,10 +255,15 @@ def register(force: ForceOption = False, reason: ReasonOption = None) -> None:
 
 
 def _registry() -> Any:
+    """The project's registry, after finishing whatever a killed registry command left."""
     from mlpipe.core.paths import ProjectPaths
     from mlpipe.core.registry import Registry
+    from mlpipe.release.aliases import recover
 
-    return Registry(ProjectPaths.discover(), must_exist=True)
+    registry = Registry(ProjectPaths.discover(), must_exist=True)
+    for note in recover(registry):
+        typer.secho(f"recovered: {note}", fg="yellow", err=True)
+    return registry
 
 
 @app.command()

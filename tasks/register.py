@@ -13,7 +13,7 @@ from mlpipe.core.errors import GateFailed
 from mlpipe.core.io import file_sha256, read_json, write_json
 from mlpipe.core.lineage import environment
 from mlpipe.core.project import Project
-from mlpipe.core.registry import Registry, RegistryError
+from mlpipe.core.registry import Registry, RegistryError, fault_point
 from mlpipe.release import aliases
 from mlpipe.release.card import model_card
 
@@ -71,6 +71,21 @@ def refuse_dirty(run_tags: dict[str, str], project: Project, force_reason: str |
     )
 
 
+def registered(project: Project) -> tuple[dict[str, Any] | None, list[str]]:
+    """The registration of the current candidate (models/model.joblib) if it is already
+    registered, else None; and what was recovered first (whatever a killed registry
+    command left). Cheap: no gate, no model loading."""
+    registry = Registry(project.paths, must_exist=False)
+    if not registry.exists():
+        return None, []
+    notes = aliases.recover(registry)
+    sha256 = file_sha256(project.paths.models / "model.joblib")
+    existing = registry.find_by_tag("model.sha256", sha256)
+    if existing is None:
+        return None, notes
+    return {"version": existing.version, "new": False, "alias": None}, notes
+
+
 def run(project: Project, force_reason: str | None = None) -> dict[str, Any]:
     paths = project.paths
     verdict = read_json(paths.reports / "gate" / "verdict.json")
@@ -89,6 +104,7 @@ def run(project: Project, force_reason: str | None = None) -> dict[str, Any]:
     registry = Registry(paths, must_exist=True)
     refuse_dirty(registry.run_tags(mlflow_run["run_id"]), project, force_reason)
     with registry.lock():
+        aliases.recover(registry)
         existing = registry.find_by_tag("model.sha256", sha256)
         if existing is not None:
             result = {"version": existing.version, "new": False, "alias": None}
@@ -109,8 +125,14 @@ def run(project: Project, force_reason: str | None = None) -> dict[str, Any]:
             )
         card = model_card(registry.name, project.domain.card, tags, evaluation, slices, verdict)
         registry.log_text(mlflow_run["run_id"], card, "model_card.md")
+        registry.ensure_model("Registered by mlpipe: see each version's model card.")
+        # written ahead: a crash from here on is finished by the next registry command
+        intent = registry.begin_registration(sha256, force_reason)
         version = registry.register(mlflow_run["model_uri"], mlflow_run["run_id"], tags, card)
+        fault_point("register.version")
         alias = aliases.on_registration(registry, version.version, force_reason)
+        fault_point("register.alias")
+        registry.end_intent(intent)
     result = {"version": version.version, "new": True, "alias": alias}
     write_json(paths.reports / "registration.json", result)
     return result

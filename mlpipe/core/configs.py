@@ -233,7 +233,14 @@ class TrackingConfig(StrictModel):
 
 
 class RegistryConfig(StrictModel):
+    """The registered model, and the registry lock on a tracking server (a lease kept in
+    the registry itself; a SQLite store is locked by a file beside it): how long a writer
+    may hold it before others take over (at once when it died on the same machine), and
+    how long a writer waits for it."""
+
     model_name: str = "model"
+    lease_seconds: float = Field(120, gt=0)
+    wait_seconds: float = Field(300, gt=0)
 
 
 # --- configs/score.yaml ---------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Every alias move, in one place: first registration, challenger, promote, reject, roll
-back. No retraining, seconds; each move is audited in the registry (AuditEvent)."""
+back. No retraining, seconds; each move is audited in the registry (AuditEvent), and
+whatever a killed process left half-done is finished or undone first (``recover``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from mlpipe.core.registry import (
     CHALLENGER,
     CHAMPION,
+    REGISTER_PREFIX,
     AuditEvent,
     Registry,
     RegistryError,
@@ -81,6 +83,35 @@ def on_registration(registry: Registry, version: str, force_reason: str | None) 
     return CHALLENGER
 
 
+def recover(registry: Registry) -> list[str]:
+    """Finish or undo what a killed registry command left: half-done alias operations
+    (``Registry.recover_moves``), then registrations whose version exists without its
+    alias (it gets one now, audited) or was never created (the intent is dropped; the
+    next `mlpipe register` registers it). Cheap when nothing is pending. Returns notes."""
+    if not registry.pending():
+        return []
+    with registry.lock():
+        notes = registry.recover_moves()
+        for key, intent in registry.pending().items():
+            if not key.startswith(REGISTER_PREFIX):
+                continue
+            version = registry.find_by_tag("model.sha256", intent["sha256"])
+            if version is None:
+                notes.append("dropped an interrupted registration: no version had been created")
+            elif any(
+                e.to_version == version.version and e.action.startswith("register")
+                for e in registry.history()
+            ):
+                notes.append(f"v{version.version} had its alias: closed its registration")
+            else:
+                alias = on_registration(registry, version.version, intent.get("force_reason"))
+                notes.append(
+                    f"finished the interrupted registration of v{version.version}: {alias}"
+                )
+            registry.end_intent(key)
+        return notes
+
+
 def promote(
     registry: Registry,
     version: str | None = None,
@@ -90,6 +121,7 @@ def promote(
     """Make ``version`` (default: the challenger) the champion, after re-checking its gate
     and, when ``evidence`` is given, that the promotion review supports it."""
     with registry.lock():
+        recover(registry)
         target = registry.version(version) if version else registry.alias(CHALLENGER)
         if target is None:
             raise RegistryError(f"{registry.name} has no challenger to promote")
@@ -102,17 +134,18 @@ def promote(
         why = force_reason or (
             "the promotion review supports it" if evidence else "challenger passed its gate"
         )
-        event = registry.move_alias(CHAMPION, target.version, "promote", why)
         challenger = registry.alias(CHALLENGER)
+        moves: list[tuple[str, str | None]] = [(CHAMPION, target.version)]
         if challenger is not None and challenger.version == target.version:
-            registry.move_alias(CHALLENGER, None, "promote", f"v{target.version} is champion now")
-        return event
+            moves.append((CHALLENGER, None))
+        return registry.move_aliases(moves, "promote", why)[0]
 
 
 def retire_challenger(registry: Registry, version: str, action: str, why: str) -> bool:
     """Remove the challenger alias from ``version`` (a rejected review, a canary rolled
     back); False when the challenger changed meanwhile."""
     with registry.lock():
+        recover(registry)
         current = registry.alias(CHALLENGER)
         if current is None or current.version != version:
             return False
@@ -141,6 +174,7 @@ def rollback(
     A plain rollback marks the version it leaves as rolled back, so a later rollback
     never returns to it; ``to`` is an explicit choice and marks nothing."""
     with registry.lock():
+        recover(registry)
         current = registry.alias(CHAMPION)
         if current is None:
             raise RegistryError(f"{registry.name} has no champion to roll back")
@@ -155,9 +189,9 @@ def rollback(
         if target.version == current.version:
             raise RegistryError(f"version {target.version} is already the champion")
         _require_passed(target, force_reason)
+        tags = [(target.version, ROLLED_BACK_TAG, "false")]
         if stepping_back:
-            registry.set_tag(current.version, ROLLED_BACK_TAG, "true")
-        registry.set_tag(target.version, ROLLED_BACK_TAG, "false")
-        return registry.move_alias(
-            CHAMPION, target.version, "rollback", force_reason or why or "rollback"
-        )
+            tags.insert(0, (current.version, ROLLED_BACK_TAG, "true"))
+        return registry.move_aliases(
+            [(CHAMPION, target.version)], "rollback", force_reason or why or "rollback", tags
+        )[0]
