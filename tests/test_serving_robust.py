@@ -10,10 +10,13 @@ import os
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +24,7 @@ from starlette.requests import Request
 
 from mlpipe.core.configs import ServingSettings
 from mlpipe.serving.app import create_app, read_body
+from mlpipe.serving.contract import RowRules
 from mlpipe.serving.parsing import BadRequest
 from tests.helpers import free_port, make_project, project_env, run_pipeline
 from tests.test_serving import Hangs, holdout, register_challenger
@@ -171,6 +175,61 @@ def test_an_unexpected_error_is_a_counted_json_500(client, project):
     metrics = client.get("/metrics").text
     assert 'mlpipe_requests_total{path="/predict",status="500"}' in metrics
     assert post(client, "/predict", json.dumps(holdout(project, 1)[0]).encode()).is_success
+
+
+# --- speed without a second code path (issue 13 item 5) -------------------------------
+
+
+def test_requests_scored_together_get_the_answers_they_get_alone(client, project):
+    """Requests arriving together are scored as one batch; each answer is still the
+    request's own, equal to its answer alone (a bad request fails alone)."""
+    records = holdout(project, 24, 40)
+    alone = [post(client, "/predict", json.dumps(r).encode()).json() for r in records]
+    bodies = [json.dumps(r).encode() for r in records] + [b'{"week": "x"}']
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(lambda body: post(client, "/predict", body), bodies))
+    assert together[-1].status_code == 422
+    assert [r.status_code for r in together[:-1]] == [200] * len(records)
+    for first, second in zip(alone, together[:-1], strict=True):
+        assert first["predictions"] == second.json()["predictions"]
+        assert first["request_id"] != second.json()["request_id"]
+
+
+def test_row_rules_name_each_rows_broken_expectations():
+    suite = {
+        "expectations": [
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "x", "min_value": 0, "max_value": 1},
+            },
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}},
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "c", "value_set": ["a", "b"]},
+            },
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "c", "mostly": 0.9},
+            },
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "s", "min_value": 2},
+            },
+        ]
+    }
+    frame = pd.DataFrame(
+        {
+            "x": [0.5, 2.0, np.nan, -1.0],
+            "c": ["a", "z", None, np.nan],
+            "s": ["3", "1", "word", None],
+        }
+    )
+    assert RowRules(suite)(frame) == [
+        [],
+        ["x: outside [0, 1]", "c: not an allowed value", "s: outside [2, None]"],
+        ["x: missing"],
+        ["x: outside [0, 1]"],
+    ]
 
 
 # --- fuzzing (issue 12 item 8) --------------------------------------------------------

@@ -83,6 +83,14 @@ class Guard:
                 metrics.requests.labels(path, str(status or 500)).inc()
 
 
+def _one_native_thread() -> None:
+    """OpenMP and BLAS settings are per thread: this one scores a handful of rows, where
+    more threads only add spin-up and contention (as in the service's own thread)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 class Batcher:
     """Scores requests off the event loop, one batch at a time: requests that arrive while
     a batch is scored (other connections) are scored together next, so the per-call cost
@@ -92,7 +100,9 @@ class Batcher:
         self.service = service
         self.waiting: list[tuple[list[dict[str, Any]], float, asyncio.Future]] = []
         self.draining = False
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        self.thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="predict", initializer=_one_native_thread
+        )
 
     async def predict(self, records: list[dict[str, Any]], started: float) -> dict[str, Any]:
         future = asyncio.get_running_loop().create_future()

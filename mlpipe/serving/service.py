@@ -77,13 +77,13 @@ class ServingState:
 
 @dataclass(frozen=True)
 class ShadowJob:
-    """One request's work for the challenger in shadow mode: the enriched rows (for the
-    features only it needs) and the champion's features table."""
+    """One batch's work for the challenger in shadow mode: the enriched rows (for the
+    features only it needs), the champion's features table, and each row's request."""
 
     challenger: LoadedModel
     base: pd.DataFrame
     table: pd.DataFrame
-    request_id: str
+    request_ids: list[str]
     ts: float
 
 
@@ -94,7 +94,7 @@ def in_canary(key: str, fraction: float) -> bool:
 
 
 def log_rows(
-    request_id: str,
+    request_id: str | list[str],
     ts: float,
     model: LoadedModel,
     mode: str,
@@ -108,14 +108,16 @@ def log_rows(
 ) -> list[dict[str, Any]]:
     """The prediction log's rows for one model's answers to one request: the one place a
     row is built (champion, canary and shadow alike). ``details`` adds per-row inputs,
-    features and violations (the champion's rows)."""
+    features and violations (the champion's rows). ``request_id`` may be one per row (a
+    shadow batch)."""
     flags = np.broadcast_to(served, len(keys))
+    ids = [request_id] * len(keys) if isinstance(request_id, str) else request_id
     rows = []
     for i, key in enumerate(keys):
         probability = None if proba is None else float(proba[i])
         rows.append(
             {
-                "request_id": request_id,
+                "request_id": ids[i],
                 "ts": ts,
                 "key": key,
                 "role": model.role,
@@ -364,7 +366,7 @@ class PredictionService:
             for rule in rules:
                 self.metrics.violations.labels(rule).inc()
         proba, model_seconds = self._score(champion, table)
-        answers: list[dict[str, Any] | Exception] = []
+        answers: list[dict[str, Any]] = []
         offset = 0
         for (records, _), began in zip(requests, started, strict=True):
             part = slice(offset, offset + len(records))
@@ -382,6 +384,14 @@ class PredictionService:
                     model_seconds,
                 )
             )
+        challenger = state.challenger
+        if challenger is not None and state.settings.mode == "shadow":
+            request_ids = [
+                answer["request_id"]
+                for answer, (records, _) in zip(answers, requests, strict=True)
+                for _ in records
+            ]
+            self._submit_shadow(ShadowJob(challenger, base, table, request_ids, time.time()))
         return answers
 
     def _unprepared(self, records: list[dict[str, Any]], names: list[str]) -> BadRequest:
@@ -441,8 +451,6 @@ class PredictionService:
             details=details,
         )
         self.log.write(rows + challenger_rows)
-        if challenger is not None and state.settings.mode == "shadow":
-            self._submit_shadow(ShadowJob(challenger, base, table, request_id, ts))
         served_by_champion = sum(model is champion for model in answered_by)
         self.metrics.predictions.labels(CHAMPION, champion.version, "true").inc(served_by_champion)
         if challenger is not None and served_by_champion < len(keys):
@@ -569,7 +577,7 @@ class PredictionService:
             keys = table[self.domain.key].tolist()
             self.log.write(
                 log_rows(
-                    job.request_id,
+                    job.request_ids,
                     job.ts,
                     challenger,
                     "shadow",
