@@ -120,10 +120,11 @@ def run(
             if skipped:
                 typer.echo(f"{skipped} ({time.perf_counter() - start:.1f} s)")
                 return
+            ready = _prefect_api(paths.root)  # the server boots while the rest loads
             from mlpipe.core.project import Project
 
             Project.load(paths.root)  # every setting checked before any work
-            _run_flow(paths, force, register, start)
+            _run_flow(paths, force, register, start, ready)
 
     guarded(action)
 
@@ -146,9 +147,10 @@ def _prefect_api(root: Path) -> Callable[[], None]:
     return ready
 
 
-def _run_flow(paths: Any, force: bool, release: bool, start: float) -> None:
-    """The training flow; the temporary server boots while Prefect and the flow load."""
-    ready = _prefect_api(paths.root)
+def _run_flow(
+    paths: Any, force: bool, release: bool, start: float, ready: Callable[[], None]
+) -> None:
+    """The training flow, once ``ready`` (the Prefect API) returns."""
     from flows.summary import print_summary
     from flows.training import training
     from mlpipe.core.tracking import tracking_settings

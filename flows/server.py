@@ -126,7 +126,7 @@ class TemporaryServer:
                     *("--factory", "prefect.server.api.server:create_app"),
                     *("--host", "127.0.0.1", "--port", str(self.port)),
                     *("--log-level", "error", "--lifespan", "on"),
-                    *("--timeout-graceful-shutdown", "3"),
+                    *("--timeout-graceful-shutdown", "1"),
                 ],
                 cwd=self.root,
                 env=env,
@@ -164,8 +164,8 @@ class TemporaryServer:
         if process is None or process.poll() is not None:
             return
         process.terminate()
-        try:
-            process.wait(timeout=5)
+        try:  # the clients drained before this (atexit order); the store is SQLite's
+            process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

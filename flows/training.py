@@ -6,7 +6,6 @@ this process and is committed to dvc.lock, so `dvc status` is clean afterwards."
 from __future__ import annotations
 
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from prefect.states import Failed, State
 from flows.failures import known_failure
 from flows.summary import markdown_summary
 from flows.uptodate import record_registration, registered_version
-from mlpipe.core.dag import StageOutcome, plan, reproduce
+from mlpipe.core.dag import StageOutcome, StageSpec, plan, reproduce
 from mlpipe.core.errors import PipelineError
 from mlpipe.core.paths import ProjectPaths, find_root
 from tasks import run_step
@@ -82,28 +81,9 @@ def training(
     again. A stage that fails with a clear error ends the flow run Failed with that
     message."""
     project = str(Path(root).resolve()) if root else str(find_root())
-    steps = [
-        (
-            spec.name,
-            partial(
-                dvc_stage.with_options(
-                    name=spec.name,
-                    retries=spec.retries,
-                    retry_delay_seconds=spec.retry_delay_seconds,
-                ),
-                project,
-                spec.name,
-                force,
-            ),
-        )
-        for spec in plan(Path(project))
-    ]
-    outcomes = []
-    for name, step in steps:
-        state = step(return_state=True)
-        if state.is_failed():
-            return Failed(message=f"{name}: {state.message}")
-        outcomes.append(state.result())
+    outcomes = run_dag(project, plan(Path(project)), force)
+    if isinstance(outcomes, State):
+        return outcomes
     if release:
         outcomes += release_steps(project, force)
         if isinstance(outcomes[-1], State):
@@ -112,6 +92,40 @@ def training(
         markdown_summary(outcomes), key="training-summary", description="Training pipeline run"
     )
     return outcomes
+
+
+def run_dag(project: str, specs: list[StageSpec], force: bool) -> list[StageOutcome] | State:
+    """Every stage as a task, each started as soon as the stages it reads from are done,
+    so independent branches (evaluate beside staleness) run side by side. After a
+    failure no stage starts; the ones running finish; the flow fails with the first
+    failure in DVC's order."""
+    from prefect.futures import as_completed
+
+    order = [spec.name for spec in specs]
+    waiting = {spec.name: spec for spec in specs}
+    running: dict[str, Any] = {}
+    states: dict[str, State] = {}
+    while waiting or running:
+        failed = any(not state.is_completed() for state in states.values())
+        for name, spec in list(waiting.items()):
+            if not failed and all(states.get(up) is not None for up in spec.after):
+                running[name] = dvc_stage.with_options(
+                    name=name,
+                    retries=spec.retries,
+                    retry_delay_seconds=spec.retry_delay_seconds,
+                ).submit(project, name, force)
+                del waiting[name]
+        if not running:
+            break
+        done = next(as_completed(list(running.values())))
+        name = next(key for key, future in running.items() if future is done)
+        done.wait()  # sets the future's final state (its .state is the API's view before)
+        states[name] = running.pop(name).state
+    for name in order:
+        state = states.get(name)
+        if state is not None and not state.is_completed():
+            return Failed(message=f"{name}: {state.message}")
+    return [states[name].result() for name in order]
 
 
 def release_steps(project: str, force: bool) -> list[StageOutcome | State]:

@@ -61,12 +61,20 @@ def two_runs(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess[s
     return root, sorted(done, key=lambda run: WAITED in run.stderr)
 
 
+@pytest.fixture(scope="module")
+def flow_mlflow_run(two_runs) -> str:
+    """The MLflow run the flow logged (read before any other test re-runs evaluate)."""
+    root, _ = two_runs
+    return json.loads((root / "reports" / "mlflow_run.json").read_text())["run_id"]
+
+
 WAITED = "another `mlpipe run` is running on this project"
 
 
 @pytest.fixture(scope="module")
-def flow_project(two_runs) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """The project after a whole run (the one of the two that ran first)."""
+def flow_project(two_runs, flow_mlflow_run) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The project after a whole run (the one of the two that ran first); its MLflow run
+    noted before any test re-runs a stage."""
     root, (first, _second) = two_runs
     return root, first
 
@@ -162,11 +170,11 @@ def test_reports_and_plots_are_written(flow_project):
     assert set(costs) == set(yaml.safe_load((root / "params.yaml").read_text())["features"])
 
 
-def test_mlflow_run_has_params_metrics_lineage_and_model(flow_project):
+def test_mlflow_run_has_params_metrics_lineage_and_model(flow_project, flow_mlflow_run):
     from mlflow import MlflowClient
 
     root, _ = flow_project
-    run_id = json.loads((root / "reports" / "mlflow_run.json").read_text())["run_id"]
+    run_id = flow_mlflow_run
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     run = client.get_run(run_id)
     assert run.data.params["model.max_iter"] == "30"

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from flows.failures import known_failure
-from mlpipe.core.errors import DataError
+from mlpipe.core.errors import ConfigError, DataError
 from mlpipe.core.tracking import check_store
 from tasks.ingest import check_complete
 from tests.helpers import REPO, make_project, project_env, run_cli
@@ -215,3 +215,31 @@ def test_a_failed_ingest_keeps_the_last_good_data_through_run_and_dvc_repro(tmp_
                 assert len(pd.read_parquet(root / "data" / "raw" / name)) > 0
     status = run_cli(root, "dvc", "status", "ingest")
     assert "toydomain/source.py" in status.stdout and "data/raw" not in status.stdout
+
+
+def test_the_server_start_up_timeout_is_the_projects_wherever_mlpipe_runs(tmp_path, monkeypatch):
+    from flows.server import DEFAULT_TIMEOUT_SECONDS, TIMEOUT_VARIABLE, startup_timeout
+
+    monkeypatch.delenv(TIMEOUT_VARIABLE, raising=False)
+    assert startup_timeout(tmp_path) == DEFAULT_TIMEOUT_SECONDS  # a generated project
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.prefect]\nserver.ephemeral.startup_timeout_seconds = 45\n"
+    )
+    monkeypatch.chdir(tmp_path.parent)  # read from the project root, not from here
+    assert startup_timeout(tmp_path) == 45
+    monkeypatch.setenv(TIMEOUT_VARIABLE, "7.5")
+    assert startup_timeout(tmp_path) == 7.5
+    monkeypatch.setenv(TIMEOUT_VARIABLE, "soon")
+    with pytest.raises(ConfigError, match=f"{TIMEOUT_VARIABLE} = 'soon'"):
+        startup_timeout(tmp_path)
+
+
+def test_a_server_that_does_not_answer_in_time_is_one_message_and_stopped(tmp_path, monkeypatch):
+    from flows.server import ServerTimeout, TemporaryServer
+
+    monkeypatch.setenv("PREFECT_API_URL", "")  # the server exports its URL: undone after
+    server = TemporaryServer(tmp_path, tmp_path / ".mlpipe")
+    process = server.process
+    with pytest.raises(ServerTimeout, match=r"did not answer within 0\.2 s .* raise server"):
+        server.wait(0.2)
+    assert process is not None and process.poll() is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import chdir, contextmanager
@@ -29,6 +30,7 @@ class StageSpec:
     cmd: str
     retries: int = 0
     retry_delay_seconds: float = 0
+    after: tuple[str, ...] = ()  # the stages whose outputs this one reads
 
     @property
     def in_process_args(self) -> list[str] | None:
@@ -52,29 +54,44 @@ def _cmd(stage: Any) -> str:
 
 
 def plan(root: Path) -> list[StageSpec]:
-    """Every stage of dvc.yaml, dependencies first (the order ``dvc repro`` uses)."""
-    from dvc.repo import Repo
+    """Every stage of dvc.yaml, dependencies first (the order ``dvc repro`` uses), each
+    with the stages it depends on (the others may run beside it)."""
     from dvc.repo.reproduce import get_active_graph, plan_repro
 
-    with chdir(root), quiet_dvc(), Repo(str(root)) as repo:
-        stages = plan_repro(get_active_graph(repo.index.graph))
+    with _repo(root) as repo:
+        graph = get_active_graph(repo.index.graph)
         return [
             StageSpec(
                 name=stage.addressing,
                 cmd=_cmd(stage),
                 retries=int((stage.meta or {}).get("retries", 0)),
                 retry_delay_seconds=float((stage.meta or {}).get("retry_delay_seconds", 0)),
+                after=tuple(sorted(up.addressing for up in graph.successors(stage) if up.cmd)),
             )
-            for stage in stages
+            for stage in plan_repro(graph)
             if stage.cmd
         ]
 
 
+# DVC's repo objects are not thread-safe and dvc.lock is one file: every DVC step of this
+# process (plan, change check, commit) holds this lock; the stages' own work does not, so
+# independent stages can run side by side
+_DVC = threading.Lock()
+
+
+@contextmanager
+def _repo(root: Path) -> Iterator[Any]:
+    """The DVC repository at ``root``, locked (in this process and against other DVC
+    processes) and quiet."""
+    from dvc.repo import Repo, lock_repo
+
+    with _DVC, chdir(root), quiet_dvc(), Repo(str(root)) as repo, lock_repo(repo):
+        yield repo
+
+
 def changed(root: Path) -> list[str]:
     """The stages ``dvc status`` reports changed (empty: ``dvc repro`` has nothing to do)."""
-    from dvc.repo import Repo
-
-    with chdir(root), quiet_dvc(), Repo(str(root)) as repo:
+    with _repo(root) as repo:
         return sorted(repo.status())
 
 
@@ -82,32 +99,21 @@ def reproduce(root: Path, name: str, runner: StageRunner, force: bool = False) -
     """``dvc repro --single-item NAME``, running our own stage commands in this process.
 
     Unchanged stages are skipped; a stage that ran is saved to the DVC cache and
-    dvc.lock. A command that is not ``mlpipe stage ...`` runs the way DVC runs it."""
-    from dvc.repo import Repo
-    from dvc.repo.reproduce import _reproduce_stage
-
-    outcome = StageOutcome(name, ran=False, seconds=0.0)
-
-    def run_in_process(stage: Any, upstream: Any = None, force: bool = False, **kwargs: Any):
-        args = StageSpec(stage.addressing, _cmd(stage)).in_process_args
-        if args is None:
-            return _reproduce_stage(stage, upstream=upstream, force=force, **kwargs)
-        if not force and not stage.changed(upstream=upstream):
-            return None
-        start = time.perf_counter()
-        outcome.result = runner(args) or {}
-        outcome.seconds = time.perf_counter() - start
-        stage.save()
-        stage.commit()
-        stage.dump(update_pipeline=False)
-        outcome.ran = True
-        return stage
-
+    dvc.lock. The change check and the commit hold the DVC lock, the stage's work does
+    not (stages of one process may run concurrently). A command that is not
+    ``mlpipe stage ...`` runs the way DVC runs it."""
     from dvc.exceptions import ReproductionError
 
+    outcome = StageOutcome(name, ran=False, seconds=0.0)
     try:
-        with chdir(root), quiet_dvc(), Repo(str(root)) as repo:
-            repo.reproduce(name, single_item=True, force=force, repro_fn=run_in_process)
+        with _repo(root) as repo:
+            stage = repo.stage.collect(name)[0]
+            args = StageSpec(name, _cmd(stage)).in_process_args
+            if args is None:
+                outcome.ran = bool(repo.reproduce(name, single_item=True, force=force))
+                return outcome
+            if not force and not stage.changed():
+                return outcome
     except ReproductionError as error:
         # the stage's own error, not DVC's "failed to reproduce" wrapper around it
         if isinstance(error.__cause__, PipelineError):
@@ -115,6 +121,15 @@ def reproduce(root: Path, name: str, runner: StageRunner, force: bool = False) -
         if isinstance(error.__cause__, Exception):
             raise error.__cause__ from error
         raise
+    start = time.perf_counter()
+    outcome.result = runner(args) or {}
+    outcome.seconds = time.perf_counter() - start
+    with _repo(root) as repo, repo.scm_context(quiet=True):
+        stage = repo.stage.collect(name)[0]
+        stage.save()
+        stage.commit()
+        stage.dump(update_pipeline=False)
+    outcome.ran = True
     return outcome
 
 
