@@ -12,11 +12,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mlpipe.core.errors import DataError
+
+if TYPE_CHECKING:  # pandas costs a second to import: not for `mlpipe run` with nothing to do
+    import pandas as pd
 
 
 def file_md5(path: Path) -> str:
@@ -185,6 +186,8 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     if not path.is_file():
         raise DataError(f"{path} not found: run the stage that produces it first")
     try:
