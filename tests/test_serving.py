@@ -111,6 +111,16 @@ def domain(project):
 
 @pytest.fixture(scope="module")
 def service(project):
+    client, process = start_serving(project)
+    yield client, process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    client.close()
+
+
+def start_serving(project: Path) -> tuple[httpx.Client, subprocess.Popen]:
+    """`mlpipe serve` on a free port, with the API key set; once it is ready."""
     port = free_port()
     env = {**project_env(project), "MLPIPE_API_KEY": API_KEY}
     process = subprocess.Popen(
@@ -133,11 +143,7 @@ def service(project):
             if process.poll() is not None:
                 raise RuntimeError(process.stderr.read()) from None
         time.sleep(0.3)
-    yield client, process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-    client.close()
+    return client, process
 
 
 @functools.cache
@@ -266,8 +272,9 @@ def test_an_old_prediction_log_gains_the_model_ms_column(tmp_path):
 # --- the served subprocess ------------------------------------------------------------
 
 
-def test_health_ready_metadata(service):
+def test_health_ready_metadata(service, project):
     client, _ = service
+    start_from(client, project, champion="1", challenger="2")
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/ready").json() == {"ready": True, "champion": "1"}
     meta = client.get("/metadata").json()
@@ -301,6 +308,7 @@ def test_predictions_equal_the_offline_model(service, project, domain):
 @pytest.mark.checklist("I6")
 def test_shadow_scores_both_and_answers_with_the_champion(service, project):
     client, _ = service
+    start_from(client, project, champion="1", challenger="2")
     response = client.post("/predict", json={"records": holdout(project, 5, 100)}).json()
     assert {p["model_version"] for p in response["predictions"]} == {"1"}
     request_id = response["request_id"]
@@ -520,6 +528,7 @@ def test_canary_splits_traffic_stickily(service, project):
 @pytest.mark.checklist("I7")
 def test_a_rollback_is_picked_up_without_restart(service, project):
     client, process = service
+    start_from(client, project, champion="1", challenger="2")
     registry = Registry(ProjectPaths(project))
     promote(registry, "2")
     wait_for(lambda: served_by(client, "2"))
@@ -644,11 +653,13 @@ def test_promote_needs_the_reviews_evidence_or_force(service, project):
     wait_for(lambda: served_by(client, "2"))
 
 
-def test_clean_shutdown_loses_no_prediction(service, project):
-    client, process = service
+def test_clean_shutdown_loses_no_prediction(project):
+    """Its own service (the module's stays up for the other tests, in any order)."""
+    client, process = start_serving(project)
     before = log_rows(project, "SELECT COUNT(*) FROM predictions WHERE role = 'champion'")[0][0]
     for i in range(20):
         client.post("/predict", json={"records": holdout(project, 5, 1000 + 5 * i)})
+    client.close()
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
     after = log_rows(project, "SELECT COUNT(*) FROM predictions WHERE role = 'champion'")[0][0]

@@ -165,7 +165,7 @@ def test_an_unexpected_error_is_a_counted_json_500(client, project):
 
     service = client.app.state.service
     state = service.state
-    service.state = replace(state, champion=replace(state.champion, model=Broken()))
+    service.state = replace(state, champion=replace(state.champion, model=Broken(), runtime=None))
     try:
         response = post(client, "/predict", json.dumps(holdout(project, 1)[0]).encode())
     finally:
