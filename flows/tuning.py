@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from prefect import flow, task
@@ -20,23 +21,43 @@ from prefect import flow, task
 from mlpipe.core.errors import PipelineError
 from mlpipe.core.paths import find_root
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@lru_cache(maxsize=2)
+def _windows(root: str, stamp: tuple[int, ...]) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+    """The project and its training and validation windows, read once per worker process
+    (``stamp``: size and modification time of params.yaml and the feature table, so a
+    changed project is read again)."""
+    from mlpipe.core.project import Project
+
+    project = Project.load(Path(root))
+    return project, project.feature_table("train"), project.feature_table("valid")
+
 
 @task
 def run_trial(root: str, index: int, values: dict[str, Any]) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
-    from mlpipe.core.project import Project
+    from mlpipe.core.paths import ProjectPaths
     from mlpipe.training import tuning
 
-    project = Project.load(Path(root))
+    paths = ProjectPaths(Path(root))
+    stamp = tuple(
+        value
+        for path in (paths.params, paths.features)
+        for value in (path.stat().st_size, path.stat().st_mtime_ns)
+    )
+    project, train, valid = _windows(root, stamp)
     domain = project.domain
     params = domain.model.params(**{**project.model_params.model_dump(), **values})
     kinds = domain.features.kinds(project.features)
     with threadpool_limits(1):  # one trial per Dask worker process, one core each
         scored = tuning.run_trial(
             lambda: domain.model.build(kinds, params),
-            project.feature_table("train"),
-            project.feature_table("valid"),
+            train,
+            valid,
             project.features,
             domain.label,
         )
@@ -59,7 +80,7 @@ def search(root: str) -> dict[str, Any]:
     from mlpipe.core.lineage import dvc_lock_hashes
     from mlpipe.core.project import Project
     from mlpipe.core.tracking import log_search, tracking_settings
-    from mlpipe.training.tuning import sample_trials, search_id
+    from mlpipe.training.tuning import longest_first, sample_trials, search_id
 
     project = Project.load(Path(root))
     tuning = project.params.tuning
@@ -69,15 +90,18 @@ def search(root: str) -> dict[str, Any]:
     if not project.paths.features.is_file():
         raise ConfigError("no feature table yet: run `mlpipe run` before tuning")
     trials = sample_trials(tuning.space, tuning.trials, tuning.seed)
+    path = project.paths.reports / "tuning.json"
     data = dvc_lock_hashes(project.paths.root).get("data/features/features.parquet", "")
     start = datetime.now(UTC)
-    futures = [run_trial.submit(root, i, values) for i, values in enumerate(trials)]
+    # longest trials first (by their time in the last search, when it tried them), so no
+    # worker is left with a long trial while the others idle at the end
+    order = longest_first(trials, read_json(path) if path.is_file() else None)
+    futures = [run_trial.submit(root, i, trials[i]) for i in order]
     results = sorted((future.result() for future in futures), key=lambda r: r["trial"])
     wall = (datetime.now(UTC) - start).total_seconds()
     best = max(results, key=lambda r: (r["valid_roc_auc"], -r["trial"]))
     identifier = search_id(tuning.space, tuning.trials, tuning.seed, data)
     run_id = log_search(tracking_settings(project.paths), identifier, results, best)
-    path = project.paths.reports / "tuning.json"
     previous = read_json(path) if path.is_file() else {}
     summary = {
         "search_id": identifier,

@@ -15,7 +15,7 @@ from mlpipe.core.errors import ConfigError, GateFailed
 from mlpipe.core.params import TuningParams, load_params, set_section_values
 from mlpipe.core.paths import ProjectPaths
 from mlpipe.core.registry import Registry
-from mlpipe.training.tuning import sample_trials, tuning_tags
+from mlpipe.training.tuning import longest_first, sample_trials, tuning_tags
 from tasks import run_step
 from tests.helpers import git_commit, make_project, run_cli, run_pipeline
 from tests.toydomain.model import ModelParams
@@ -47,6 +47,13 @@ def test_sampled_trials_are_distinct_and_seeded():
     assert first == sample_trials(space, 4, seed=1)
     assert len({tuple(sorted(t.items())) for t in first}) == 4
     assert sample_trials(space, 10, seed=1) != sample_trials(space, 10, seed=2)
+
+
+def test_trials_the_last_search_found_slowest_go_first():
+    trials = [{"a": 1}, {"a": 2}, {"a": 3}, {"a": 4}]
+    last = {"trials": [{"params": {"a": 1}, "seconds": 2.0}, {"params": {"a": 3}, "seconds": 9.0}]}
+    assert longest_first(trials, last) == [2, 0, 1, 3]
+    assert longest_first(trials, None) == [0, 1, 2, 3]
 
 
 def test_the_space_may_cover_every_model_parameter_and_nothing_else():

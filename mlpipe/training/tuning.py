@@ -26,6 +26,19 @@ def sample_trials(space: dict[str, list[Any]], trials: int, seed: int) -> list[d
     return grid[:trials]
 
 
+def longest_first(trials: list[dict[str, Any]], last: dict[str, Any] | None) -> list[int]:
+    """Indices of ``trials``, the ones the last search (its reports/tuning.json) measured
+    as slowest first, then the ones it did not try, in their sampled order."""
+    seconds = {
+        json.dumps(trial["params"], sort_keys=True): trial.get("seconds", 0.0)
+        for trial in (last or {}).get("trials", [])
+    }
+    return sorted(
+        range(len(trials)),
+        key=lambda i: -seconds.get(json.dumps(trials[i], sort_keys=True), -1.0),
+    )
+
+
 def search_id(space: dict[str, list[Any]], trials: int, seed: int, data: str) -> str:
     """A stable id of one search: its space, size, seed and the data it was scored on."""
     spec = json.dumps(
