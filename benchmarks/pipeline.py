@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,7 +27,6 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -68,14 +68,11 @@ def start(root: Path, args: tuple[str, ...]) -> subprocess.Popen:
 
     env = project_env(root)
     limit_threads(env)
-    return subprocess.Popen(
-        list(args),
-        cwd=root,
-        env=env,
-        stdout=tempfile.TemporaryFile(mode="w+"),
-        stderr=tempfile.TemporaryFile(mode="w+"),
-        text=True,
-    )
+    logs = Path(tempfile.mkdtemp(prefix="mlpipe-bench-output-"))
+    with (logs / "out").open("w") as out, (logs / "err").open("w") as err:
+        process = subprocess.Popen(list(args), cwd=root, env=env, stdout=out, stderr=err)
+    process.logs = logs  # type: ignore[attr-defined]
+    return process
 
 
 def finish(process: subprocess.Popen, began: float) -> dict:
@@ -84,7 +81,9 @@ def finish(process: subprocess.Popen, began: float) -> dict:
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - began
     process.returncode = os.waitstatus_to_exitcode(status)
-    out, err = (_read(process.stdout), _read(process.stderr))
+    logs = process.logs  # type: ignore[attr-defined]
+    out, err = (logs / "out").read_text(), (logs / "err").read_text()
+    shutil.rmtree(logs)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(process.args)} failed:\n{err[-3000:]}\n{out[-2000:]}")
     return {
@@ -93,13 +92,6 @@ def finish(process: subprocess.Popen, began: float) -> dict:
         "load": load(),
         "stdout": out,
     }
-
-
-def _read(handle: Any) -> str:
-    handle.seek(0)
-    text = handle.read()
-    handle.close()
-    return text
 
 
 def measure(root: Path, args: tuple[str, ...]) -> dict:
@@ -126,8 +118,7 @@ def summary(runs: list[dict]) -> dict:
 def forced_vs_floor(root: Path, repeats: int) -> dict:
     """The floor and the forced run alternately, so both see the same machine."""
     floor, forced = [], []
-    measure(root, FORCED)  # first run: creates the stores; not counted
-    for _ in range(repeats):
+    for _ in range(repeats):  # the first run, in a fresh copy, does the same work forced
         floor.append(measure(root, FLOOR))
         forced.append(measure(root, FORCED))
     result = {"floor": summary(floor), "forced_run": summary(forced)}
@@ -142,7 +133,6 @@ def forced_vs_floor(root: Path, repeats: int) -> dict:
 def contention(first: Path, second: Path, repeats: int) -> dict:
     """A lone forced run, then forced runs in two copies started together; each
     together-run over the lone median."""
-    measure(second, FORCED)  # the second copy's stores; the first's exist already
     lone = [measure(first, FORCED) for _ in range(repeats)]
     together = []
     for _ in range(repeats):
@@ -200,7 +190,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mlpipe-bench-") as tmp:
         root = project(Path(tmp) / "project")
         if options.contention:
-            measure(root, FORCED)  # the first copy's stores
             result.update(contention(root, project(Path(tmp) / "clone"), options.repeats))
         else:
             result.update(forced_vs_floor(root, options.repeats))
