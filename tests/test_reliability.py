@@ -243,3 +243,15 @@ def test_a_server_that_does_not_answer_in_time_is_one_message_and_stopped(tmp_pa
     with pytest.raises(ServerTimeout, match=r"did not answer within 0\.2 s .* raise server"):
         server.wait(0.2)
     assert process is not None and process.poll() is not None
+
+
+def test_the_plan_knows_which_stages_may_run_side_by_side(tmp_path):
+    """Each stage lists the stages it reads from (DVC's graph): the flow starts it when
+    those are done, so staleness need not wait for validation, training or evaluation."""
+    from mlpipe.core.dag import plan
+
+    specs = {spec.name: spec.after for spec in plan(make_project(tmp_path / "project"))}
+    assert specs["ingest"] == ()
+    assert specs["staleness"] == ("featurize",)
+    assert set(specs["evaluate"]) == {"featurize", "train"}
+    assert "staleness" not in {name for after in specs.values() for name in after}
