@@ -175,7 +175,9 @@ class PredictionService:
         self._shadow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
         self._shadow_process = ShadowProcess(self.root, self.registry.settings.tracking_uri)
         self._canary_slots = threading.BoundedSemaphore(CANARY_THREADS)
-        self._shadow_pending = 0
+        self._shadow_pending = 0  # jobs queued or being scored
+        self._shadow_queue: list[ShadowJob] = []
+        self._shadow_draining = False
         self._lock = threading.Condition()
         self._closing = threading.Event()
         self._stop = threading.Event()
@@ -545,63 +547,91 @@ class PredictionService:
                 self.metrics.shadow_dropped.labels("backlog").inc()
                 return
             self._shadow_pending += 1
-        self._shadow.submit(self._shadow_score, job)
+            self._shadow_queue.append(job)
+            start = not self._shadow_draining
+            self._shadow_draining = True
+        if start:
+            self._shadow.submit(self._shadow_drain)
+
+    def _shadow_drain(self) -> None:
+        """Score every queued shadow job, those of one challenger together (one call to
+        the shadow process however many requests waited), until the queue is empty."""
+        while True:
+            with self._lock:
+                jobs, self._shadow_queue = self._shadow_queue, []
+                if not jobs:
+                    self._shadow_draining = False
+                    return
+            try:
+                for challenger in {id(job.challenger): job.challenger for job in jobs}.values():
+                    mine = [job for job in jobs if job.challenger is challenger]
+                    self._shadow_score(
+                        ShadowJob(
+                            challenger,
+                            pd.concat([job.base for job in mine], ignore_index=True),
+                            pd.concat([job.table for job in mine], ignore_index=True),
+                            [rid for job in mine for rid in job.request_ids],
+                            mine[0].ts,
+                        )
+                    )
+            except Exception:  # a broken log write must not stop shadow scoring for good
+                logger.exception("shadow scoring failed")
+            finally:
+                with self._lock:
+                    self._shadow_pending -= len(jobs)
+                    self._lock.notify_all()
 
     def _shadow_score(self, job: ShadowJob) -> None:
         """Off the response path: whatever the challenger does, the response is already
         out. Work queued for a challenger that has since been replaced is dropped, so a
         slow old challenger leaves no backlog for the new one."""
         challenger, table = job.challenger, job.table
+        requests = len(set(job.request_ids))
+        if self._closing.is_set():  # counted as dropped by close
+            return
+        if challenger is not self.state.challenger:
+            self.metrics.shadow_dropped.labels("replaced").inc(requests)
+            return
+        start = time.perf_counter()
+        shared = [name for name in challenger.features if name in table.columns]
+        error = None
         try:
-            if self._closing.is_set():  # counted as dropped by close
-                return
-            if challenger is not self.state.challenger:
-                self.metrics.shadow_dropped.labels("replaced").inc()
-                return
-            start = time.perf_counter()
-            shared = [name for name in challenger.features if name in table.columns]
-            error = None
-            try:
-                challenger.check_usable()
-                values, model_seconds, seconds = self._shadow_process.score(
-                    challenger.uri,
-                    challenger.features,
-                    table[shared],
-                    job.base if len(shared) < len(challenger.features) else None,
-                    SHADOW_TIMEOUT_SECONDS,
-                )
-                self.metrics.model_latency.labels(challenger.role, challenger.version).observe(
-                    model_seconds
-                )
-            except Exception as failure:
-                if self._closing.is_set():  # killed by close, and counted as dropped there
-                    return
-                self.metrics.errors.labels(challenger.role, challenger.version).inc()
-                values, model_seconds, error = None, None, repr(failure)
-                seconds = time.perf_counter() - start
-            keys = table[self.domain.key].tolist()
-            self.log.write(
-                log_rows(
-                    job.request_ids,
-                    job.ts,
-                    challenger,
-                    "shadow",
-                    keys,
-                    values,
-                    False,
-                    1000 * seconds,
-                    None if model_seconds is None else 1000 * model_seconds,
-                    error,
-                )
+            challenger.check_usable()
+            values, model_seconds, seconds = self._shadow_process.score(
+                challenger.uri,
+                challenger.features,
+                table[shared],
+                job.base if len(shared) < len(challenger.features) else None,
+                SHADOW_TIMEOUT_SECONDS,
             )
-            if values is not None:
-                self.metrics.predictions.labels(challenger.role, challenger.version, "false").inc(
-                    len(keys)
-                )
-        finally:
-            with self._lock:
-                self._shadow_pending -= 1
-                self._lock.notify_all()
+            self.metrics.model_latency.labels(challenger.role, challenger.version).observe(
+                model_seconds
+            )
+        except Exception as failure:
+            if self._closing.is_set():  # killed by close, and counted as dropped there
+                return
+            self.metrics.errors.labels(challenger.role, challenger.version).inc(requests)
+            values, model_seconds, error = None, None, repr(failure)
+            seconds = time.perf_counter() - start
+        keys = table[self.domain.key].tolist()
+        self.log.write(
+            log_rows(
+                job.request_ids,
+                job.ts,
+                challenger,
+                "shadow",
+                keys,
+                values,
+                False,
+                1000 * seconds,
+                None if model_seconds is None else 1000 * model_seconds,
+                error,
+            )
+        )
+        if values is not None:
+            self.metrics.predictions.labels(challenger.role, challenger.version, "false").inc(
+                len(keys)
+            )
 
     def metadata(self) -> dict[str, Any]:
         state = self.state
