@@ -29,6 +29,9 @@ def project(tmp_path, small_source) -> Path:
             **SAMPLE_OVERRIDES,
             "ingest": {"sample_fraction": 1.0, "seed": 42},
             "domain": {"package": PACKAGE.name, "options": {"source_dir": str(source)}},
+            # bad data is the point here, not feature cost: timings measured on a busy
+            # machine must not fail these tests (the bytes budget still holds)
+            "feature_budget": {"seconds_per_100k_rows": None},
         },
     )
     return root
