@@ -110,6 +110,8 @@ class TemporaryServer:
         self.port = _free_port()
         # before Prefect is imported (it reads its settings once): flow runs go here
         os.environ["PREFECT_API_URL"] = self.api_url
+        # it serves no UI: no "View at http://..." link to a page that does not exist
+        os.environ.setdefault("PREFECT_UI_URL", "")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,

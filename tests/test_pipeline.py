@@ -108,7 +108,8 @@ def test_flow_runs_every_stage_and_summarises(flow_project):
     assert "Test metrics" in done.stdout and "roc_auc" in done.stdout
     assert "Registered version 1 as champion" in done.stdout
     # a successful run is quiet: stage lines only, no warnings a user learns to ignore
-    for noise in ("Warning", "Created temporary directory", "pickle", "pip version", "Traceback"):
+    noises = ("Warning", "Created temporary directory", "pickle", "pip version", "View at")
+    for noise in (*noises, "Traceback"):
         assert noise not in done.stderr, noise
 
 
