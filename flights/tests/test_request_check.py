@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from flights.prepare import SERVING_FIELDS, check_request
+from ..prepare import SERVING_FIELDS, check_request
 
 
 def test_every_real_flight_passes(small_source):
