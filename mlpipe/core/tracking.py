@@ -98,12 +98,15 @@ def registered_sha256(settings: TrackingSettings, model: str, version: str) -> s
         if not path.is_file():
             return None
         check_store(settings.tracking_uri)
-        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
-            row = db.execute(
-                "SELECT value FROM model_version_tags WHERE name = ? AND version = ? "
-                "AND key = 'model.sha256'",
-                (model, int(version)),
-            ).fetchone()
+        try:
+            with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+                row = db.execute(
+                    "SELECT value FROM model_version_tags WHERE name = ? AND version = ? "
+                    "AND key = 'model.sha256'",
+                    (model, int(version)),
+                ).fetchone()
+        except (sqlite3.Error, ValueError):  # no registry tables yet, a version not a number
+            return None
         return row[0] if row else None
     query = urllib.parse.urlencode({"name": model, "version": version})
     url = f"{settings.tracking_uri.rstrip('/')}/api/2.0/mlflow/model-versions/get?{query}"
