@@ -212,7 +212,10 @@ def gate() -> None:
 
     def action() -> None:
         result = run_step(["gate"])
-        typer.echo(f"gate passed: {result['checks']} checks; {result['note']}")
+        if result.get("registered_version"):
+            typer.echo(f"gate not run again: {result['note']} is 'passed'")
+        else:
+            typer.echo(f"gate passed: {result['checks']} checks; {result['note']}")
         for warning in result["warnings"]:
             typer.secho(f"  warning: {warning}", fg="yellow")
 
@@ -228,11 +231,11 @@ def register(force: ForceOption = False, reason: ReasonOption = None) -> None:
     forced = _reason(force, reason)
 
     def action() -> None:
-        from mlpipe.core.project import Project
+        from mlpipe.core.paths import ProjectPaths
         from tasks.register import registered
 
         start = time.perf_counter()
-        done, recovered = registered(Project.load())
+        done, recovered = registered(ProjectPaths.discover())
         for note in recovered:
             typer.secho(f"recovered: {note}", fg="yellow", err=True)
         if done is not None:

@@ -8,23 +8,15 @@ nothing downstream registers anything."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
 from mlpipe.core.errors import DataError, GateFailed
 from mlpipe.core.io import atomic_path, file_sha256, read_json, write_json, write_text
-from mlpipe.core.metrics import binary_metrics, rounded, slice_metrics
 from mlpipe.core.project import Project
 from mlpipe.core.registry import CHAMPION, Registry, VersionInfo
-from mlpipe.release.gate import (
-    LEAK_HINT,
-    judge,
-    metrics_table,
-    report_html,
-    review_rows,
-    warnings,
-)
 
 
 def _evaluation(project: Project) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -46,6 +38,8 @@ def rescore_champion(
     project: Project, champion: VersionInfo, registry: Registry
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None, str]:
     """The champion's metrics on the candidate's test rows, or why it could not be scored."""
+    from mlpipe.core.metrics import binary_metrics, rounded, slice_metrics
+
     test = project.feature_table("test")
     missing = sorted(set(champion.features) - set(test.columns))
     if not champion.features or missing:
@@ -71,11 +65,46 @@ def rescore_champion(
     return overall, slices, f"champion v{champion.version} re-scored on the same test rows"
 
 
+def recorded(registry: Registry, sha256: str) -> dict[str, Any] | None:
+    """The verdict recorded on the registered version of this model, if there is one:
+    judging it again would only cost time (the GX import, the champion re-scored)."""
+    version = registry.find_by_tag("model.sha256", sha256) if registry.exists() else None
+    if version is None:
+        return None
+    note = f"already registered as version {version.version}: its recorded verdict"
+    if not version.passed_gate:
+        forced = version.tags.get("gate.forced_reason")
+        raise GateFailed(
+            f"quality gate failed ({note} is {version.gate_verdict!r}"
+            + (f", registered anyway: {forced})" if forced else ")")
+        )
+    return {
+        "passed": True,
+        "champion_version": version.tags.get("gate.champion_compared"),
+        "note": note,
+        "checks": None,
+        "warnings": json.loads(version.tags.get("gate.warnings", "[]")),
+        "registered_version": version.version,
+    }
+
+
 def run(project: Project) -> dict[str, Any]:
+    registry = Registry(project.paths, must_exist=False)
+    already = recorded(registry, file_sha256(project.paths.models / "model.joblib"))
+    if already is not None:
+        return already
+    from mlpipe.release.gate import (  # only when judging
+        LEAK_HINT,
+        judge,
+        metrics_table,
+        report_html,
+        review_rows,
+        warnings,
+    )
+
     config = project.configs.gate
     evaluation, slices = _evaluation(project)
     importance = read_json(project.paths.reports / "importance.json")
-    registry = Registry(project.paths, must_exist=False)
     champion = registry.alias(CHAMPION)
     champion_overall = champion_slices = None
     note = "no champion yet: judged on the absolute checks alone"

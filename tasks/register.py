@@ -7,15 +7,17 @@ becomes ``champion``; later ones become ``challenger`` until promoted."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlpipe.core.errors import GateFailed
 from mlpipe.core.io import file_sha256, read_json, write_json
 from mlpipe.core.lineage import environment
-from mlpipe.core.project import Project
+from mlpipe.core.paths import ProjectPaths
 from mlpipe.core.registry import Registry, RegistryError, fault_point
 from mlpipe.release import aliases
-from mlpipe.release.card import model_card
+
+if TYPE_CHECKING:  # pandas: not for the already-registered check
+    from mlpipe.core.project import Project
 
 LINEAGE_PREFIXES = (
     "git.",
@@ -71,15 +73,15 @@ def refuse_dirty(run_tags: dict[str, str], project: Project, force_reason: str |
     )
 
 
-def registered(project: Project) -> tuple[dict[str, Any] | None, list[str]]:
+def registered(paths: ProjectPaths) -> tuple[dict[str, Any] | None, list[str]]:
     """The registration of the current candidate (models/model.joblib) if it is already
     registered, else None; and what was recovered first (whatever a killed registry
-    command left). Cheap: no gate, no model loading."""
-    registry = Registry(project.paths, must_exist=False)
+    command left). Cheap: no gate, no model, no domain package, no pandas."""
+    registry = Registry(paths, must_exist=False)
     if not registry.exists():
         return None, []
     notes = aliases.recover(registry)
-    sha256 = file_sha256(project.paths.models / "model.joblib")
+    sha256 = file_sha256(paths.models / "model.joblib")
     existing = registry.find_by_tag("model.sha256", sha256)
     if existing is None:
         return None, notes
@@ -123,6 +125,8 @@ def run(project: Project, force_reason: str | None = None) -> dict[str, Any]:
                 "the MLflow run logged a different model than models/: "
                 "run the pipeline again before registering"
             )
+        from mlpipe.release.card import model_card  # pandas: not for the quick checks
+
         card = model_card(registry.name, project.domain.card, tags, evaluation, slices, verdict)
         registry.log_text(mlflow_run["run_id"], card, "model_card.md")
         registry.ensure_model("Registered by mlpipe: see each version's model card.")

@@ -148,6 +148,15 @@ def test_the_same_model_is_not_registered_twice(project):
     result = run_step(["register"], project)
     assert result == {"version": "1", "new": False, "alias": None}
     assert len(registry(project).versions()) == 1
+    verdict = project / "reports" / "gate" / "verdict.json"
+    judged = verdict.stat().st_mtime_ns
+    done = run_cli(project, "mlpipe", "register")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "already registered as version 1: nothing to do"
+    done = run_cli(project, "mlpipe", "gate")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "gate not run again: already registered as version 1" in done.stdout
+    assert verdict.stat().st_mtime_ns == judged  # its recorded verdict, not judged again
 
 
 @pytest.mark.parametrize(
