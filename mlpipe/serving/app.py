@@ -100,6 +100,7 @@ class Batcher:
         self.service = service
         self.waiting: list[tuple[list[dict[str, Any]], float, asyncio.Future]] = []
         self.draining = False
+        self.task: asyncio.Task | None = None
         self.thread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="predict", initializer=_one_native_thread
         )
@@ -108,8 +109,8 @@ class Batcher:
         future = asyncio.get_running_loop().create_future()
         self.waiting.append((records, started, future))
         if not self.draining:
-            self.draining = True
-            asyncio.get_running_loop().create_task(self._drain())
+            self.draining = True  # the task is kept: the loop holds tasks only weakly
+            self.task = asyncio.get_running_loop().create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
