@@ -31,6 +31,8 @@ EXAMPLE = yaml.safe_load((REPO / "params.yaml").read_text())["domain"]["package"
 PROBLEM_FILES = ("params.yaml", "configs/expectations/", f"{EXAMPLE}/", "tests/", "benchmarks/")
 # the copier template around this repository: not part of a project
 TEMPLATE_FILES = ("template/", "starters/", "copier.yml")
+# what a pipeline run writes (DVC or the stores own it): never a project's own file
+OUTPUTS = ("data/", "models/", "reports/", "dvc.lock")
 
 
 def tracked_files(root: Path) -> list[Path]:
@@ -43,11 +45,10 @@ def tracked_files(root: Path) -> list[Path]:
         text=True,
         check=True,
     ).stdout
-    outputs = ("data/", "models/", "reports/", "dvc.lock")
     return [
         Path(name)
         for name in listed.split("\0")
-        if name and (root / name).is_file() and not name.startswith(outputs)
+        if name and (root / name).is_file() and not name.startswith(OUTPUTS)
     ]
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import project_env
+from tests.helpers import OUTPUTS, project_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -51,7 +51,8 @@ def run(args: list[str], cwd: Path, timeout: float = 600) -> str:
 
 
 def working_tree_files(root: Path = ROOT) -> list[str]:
-    """Tracked and new (not ignored) files of the working tree, deleted ones left out."""
+    """Tracked and new (not ignored) files of the working tree, deleted ones and the
+    outputs of a pipeline run in it left out."""
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"],
         cwd=root,
@@ -59,7 +60,11 @@ def working_tree_files(root: Path = ROOT) -> list[str]:
         text=True,
         check=True,
     ).stdout.split("\0")
-    return sorted(p for p in listed if p and ((root / p).exists() or (root / p).is_symlink()))
+    return sorted(
+        p
+        for p in listed
+        if p and ((root / p).exists() or (root / p).is_symlink()) and not p.startswith(OUTPUTS)
+    )
 
 
 def template_repo(dest: Path, tag: str = "v1") -> Path:
