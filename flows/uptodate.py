@@ -19,7 +19,7 @@ from mlpipe.core.configs import RegistryConfig
 from mlpipe.core.io import file_sha256, write_json
 from mlpipe.core.paths import ProjectPaths
 from mlpipe.core.settings import load_settings
-from mlpipe.core.tracking import registered_sha256, tracking_settings
+from mlpipe.core.tracking import tracking_settings
 
 MODEL = "models/model.joblib"
 RECORD = "registered.json"
@@ -77,8 +77,24 @@ def registered_version(paths: ProjectPaths) -> str | None:
     ):
         return None
     version = str(record.get("version"))
-    stored = registered_sha256(settings, record["model_name"], version)
+    stored = _stored_sha256(paths, version)
     return version if stored and stored == record.get("model_sha256") else None
+
+
+def _stored_sha256(paths: ProjectPaths, version: str) -> str | None:
+    """The model hash the registry holds for ``version`` (read without importing MLflow);
+    None when the version is not there or a killed registration or alias move is pending
+    (the release steps then run, and finish it)."""
+    from mlpipe.core.registry import Registry, RegistryError
+
+    try:
+        registry = Registry(paths)
+        if registry.pending() or not version.isdigit():
+            return None
+        found = registry.store.versions(registry.name, version)
+    except RegistryError:
+        return None
+    return found[0].sha256 if found else None
 
 
 def nothing_to_do(paths: ProjectPaths, release: bool) -> str | None:

@@ -140,6 +140,16 @@ def test_flow_is_incremental(flow_project):
     assert checked.stdout.count("unchanged") == 7
     assert "Same model as registered version 1" in checked.stdout
     assert json.loads(record.read_text()) == stale
+    # a registration killed half-way (its intent still pending in the registry) is finished
+    # or undone by the release steps, never skipped
+    from mlpipe.core.paths import ProjectPaths
+    from mlpipe.core.registry import Registry
+
+    Registry(ProjectPaths(root)).begin_registration(stale["model_sha256"], None)
+    pending = run_cli(root, "mlpipe", "run")
+    assert pending.returncode == 0, pending.stderr[-2000:]
+    assert "nothing to do" not in pending.stdout
+    assert not Registry(ProjectPaths(root)).pending()
 
 
 def test_provenance_of_the_raw_data(flow_project):

@@ -258,13 +258,10 @@ def test_the_plan_knows_which_stages_may_run_side_by_side(tmp_path):
 
 
 def test_a_record_the_store_cannot_confirm_is_no_registration(tmp_path):
-    """The nothing-to-do check trusts no record the store does not confirm: an empty or
-    foreign SQLite file, a version that is not there, a record that is not a number."""
-    from mlpipe.core.tracking import TrackingSettings, registered_sha256
+    """The nothing-to-do check trusts no record the store does not confirm: an SQLite file
+    without MLflow's tables, or no file at all, holds no version."""
+    from mlpipe.core.registry import SqliteStore
 
     store = _store(tmp_path / "mlflow.db")  # an SQLite file without MLflow's tables
-    settings = TrackingSettings(f"sqlite:///{store}", tmp_path.as_uri(), "x")
-    assert registered_sha256(settings, "model", "1") is None
-    assert registered_sha256(settings, "model", "one") is None
-    gone = TrackingSettings(f"sqlite:///{tmp_path / 'none.db'}", tmp_path.as_uri(), "x")
-    assert registered_sha256(gone, "model", "1") is None
+    assert SqliteStore(store).versions("model", "1") == []
+    assert SqliteStore(tmp_path / "none.db").versions("model", "1") == []

@@ -5,13 +5,9 @@ inputs, lineage tags and the model (signature, input example, explicit requireme
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import logging
 import os
 import sqlite3
-import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -87,35 +83,6 @@ def check_store(tracking_uri: str) -> None:
             "and the model registry: restore it from a backup (moving it aside starts an "
             "empty registry)"
         )
-
-
-def registered_sha256(settings: TrackingSettings, model: str, version: str) -> str | None:
-    """The ``model.sha256`` tag of a registered version, read without importing MLflow (a
-    query of the SQLite store, or one REST call to a tracking server); None if the version
-    is not there."""
-    path = sqlite_store(settings.tracking_uri)
-    if path is not None:
-        if not path.is_file():
-            return None
-        check_store(settings.tracking_uri)
-        try:
-            with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
-                row = db.execute(
-                    "SELECT value FROM model_version_tags WHERE name = ? AND version = ? "
-                    "AND key = 'model.sha256'",
-                    (model, int(version)),
-                ).fetchone()
-        except (sqlite3.Error, ValueError):  # no registry tables yet, a version not a number
-            return None
-        return row[0] if row else None
-    query = urllib.parse.urlencode({"name": model, "version": version})
-    url = f"{settings.tracking_uri.rstrip('/')}/api/2.0/mlflow/model-versions/get?{query}"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            found = json.load(response)["model_version"]
-    except (urllib.error.URLError, OSError, KeyError, ValueError):
-        return None
-    return next((t["value"] for t in found.get("tags", []) if t["key"] == "model.sha256"), None)
 
 
 class _Drop(logging.Filter):
