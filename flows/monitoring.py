@@ -11,6 +11,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
+from mlpipe.core.cpus import limit_threads
 from mlpipe.core.errors import PipelineError
 from mlpipe.core.paths import find_root
 from tasks import run_step
@@ -29,6 +30,7 @@ def run_monitoring(root: str, window_hours: float | None) -> dict[str, Any]:
 def monitoring(root: str | None = None, window_hours: float | None = None) -> dict[str, Any]:
     from mlpipe.monitoring.report import alert_message, markdown
 
+    limit_threads()  # a deployment run starts here, not at the mlpipe command line
     project = str(Path(root).resolve()) if root else str(find_root())
     result = run_monitoring(project, window_hours)
     create_markdown_artifact(markdown(result), key="monitoring-summary")

@@ -16,6 +16,7 @@ from prefect.states import Failed, State
 from flows.failures import known_failure
 from flows.summary import markdown_summary
 from flows.uptodate import record_registration, registered_version
+from mlpipe.core.cpus import limit_threads
 from mlpipe.core.dag import StageOutcome, StageSpec, plan, reproduce
 from mlpipe.core.errors import PipelineError
 from mlpipe.core.paths import ProjectPaths, find_root
@@ -80,6 +81,7 @@ def training(
     already registered (.mlpipe/registered.json, checked against the store) is not gated
     again. A stage that fails with a clear error ends the flow run Failed with that
     message."""
+    limit_threads()  # a deployment run starts here, not at the mlpipe command line
     project = str(Path(root).resolve()) if root else str(find_root())
     outcomes = run_dag(project, plan(Path(project)), force)
     if isinstance(outcomes, State):
