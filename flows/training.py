@@ -42,14 +42,34 @@ def _failed_cleanly(error: Exception, root: str) -> State:
     return Failed(message=str(known))
 
 
+def _import_deadlock(error: BaseException | None) -> bool:
+    """Python's import lock refused two threads importing the same modules in opposite
+    orders (stages side by side, each importing its libraries lazily): the other thread
+    finishes its import, so the stage can simply run again."""
+    while error is not None:
+        if type(error).__name__ == "_DeadlockError":
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+IMPORT_DEADLOCK_ATTEMPTS = 3
+
+
 @task(retry_condition_fn=_transient)
 def dvc_stage(root: str, name: str, force: bool) -> StageOutcome | State:
     logger = get_run_logger()
     logger.info("stage %s: checking for changes", name)
-    try:
-        outcome = reproduce(Path(root), name, lambda args: run_step(args, Path(root)), force)
-    except Exception as error:
-        return _failed_cleanly(error, root)
+    for attempt in range(1, IMPORT_DEADLOCK_ATTEMPTS + 1):
+        try:
+            outcome = reproduce(Path(root), name, lambda args: run_step(args, Path(root)), force)
+            break
+        except Exception as error:
+            if attempt < IMPORT_DEADLOCK_ATTEMPTS and _import_deadlock(error):
+                logger.info("stage %s: an import raced another stage's; running it again", name)
+                time.sleep(attempt)
+                continue
+            return _failed_cleanly(error, root)
     if outcome.ran:
         logger.info("stage %s done in %.1f s", name, outcome.seconds)
     else:

@@ -265,3 +265,22 @@ def test_a_record_the_store_cannot_confirm_is_no_registration(tmp_path):
     store = _store(tmp_path / "mlflow.db")  # an SQLite file without MLflow's tables
     assert SqliteStore(store).versions("model", "1") == []
     assert SqliteStore(tmp_path / "none.db").versions("model", "1") == []
+
+
+def test_an_import_race_between_stages_is_recognised_for_a_rerun():
+    """Stages side by side import lazily; Python may refuse one thread's import with a
+    _DeadlockError (seen in CI): the stage runs again, any other error fails it."""
+    from flows.training import _import_deadlock
+
+    class _DeadlockError(RuntimeError):  # importlib's private class, by name
+        pass
+
+    try:
+        try:
+            raise _DeadlockError("deadlock detected by _ModuleLock('x')")
+        except RuntimeError as inner:
+            raise ValueError("while running a stage") from inner
+    except ValueError as wrapped:
+        assert _import_deadlock(wrapped)
+    assert not _import_deadlock(RuntimeError("deadlock"))
+    assert not _import_deadlock(None)

@@ -541,15 +541,23 @@ def test_a_rollback_is_picked_up_without_restart(service, project):
     wait_for(lambda: served_by(client, "2", CHALLENGER))
 
 
-def test_bounded_load_has_no_server_errors(service, project):
-    client, _ = service
+def test_bounded_load_has_no_server_errors(project):
+    """On a service of its own: a burst that overflows the shadow backlog is known to stall
+    shadow scoring afterwards (see the closing note of issue 12), which must not decide
+    the other tests' outcome."""
+    client, process = start_serving(project)
     records = holdout(project, 200, 600)
 
     def call(i: int) -> int:
         return client.post("/predict", json=records[i % len(records)]).status_code
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(call, range(400)))
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(call, range(400)))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        client.close()
     assert statuses.count(200) == 400
 
 

@@ -97,10 +97,17 @@ def test_the_recorded_search_is_honoured_only_while_params_hold_its_values():
     assert tuning_tags(None, {"a": 1}) == {"tuning.applied": "false"}
 
 
-def test_tuning_on_two_dask_workers_logs_every_trial_and_is_reproducible(project):
+@pytest.fixture(scope="module")
+def tuned(project) -> dict:
+    """One search on two Dask workers, applied to params.yaml: the report it wrote (made
+    here so that each test using it passes alone and in any order)."""
     done = run_cli(project, "mlpipe", "tune", "--workers", "2", "--apply")
     assert done.returncode == 0, done.stderr[-3000:]
-    first = json.loads((project / "reports" / "tuning.json").read_text())
+    return json.loads((project / "reports" / "tuning.json").read_text())
+
+
+def test_tuning_on_two_dask_workers_logs_every_trial_and_is_reproducible(project, tuned):
+    first = tuned
     assert len(first["trials"]) == 2
     assert first["best"]["valid_roc_auc"] == max(t["valid_roc_auc"] for t in first["trials"])
     applied = first["applied"]
@@ -134,8 +141,8 @@ def test_tuning_on_two_dask_workers_logs_every_trial_and_is_reproducible(project
     assert second["applied"] == applied  # a search without --apply keeps the record
 
 
-def test_the_registered_version_records_the_search_its_params_came_from(project):
-    applied = json.loads((project / "reports" / "tuning.json").read_text())["applied"]
+def test_the_registered_version_records_the_search_its_params_came_from(project, tuned):
+    applied = tuned["applied"]
     git_commit(project, "apply tuned params")
     run_pipeline(project)
     try:

@@ -589,7 +589,8 @@ class PredictionService:
         requests = len(set(job.request_ids))
         if self._closing.is_set():  # counted as dropped by close
             return
-        if challenger is not self.state.challenger:
+        current = self.state.challenger
+        if current is None or current.uri != challenger.uri:  # not a reload of the same model
             self.metrics.shadow_dropped.labels("replaced").inc(requests)
             return
         start = time.perf_counter()
