@@ -275,6 +275,24 @@ def run_pipeline(root: Path, release: bool = False) -> None:
         run_step(["register"], root)
 
 
+def register_at_once(envs: dict[Path, dict[str, str]], timeout: float = 600) -> None:
+    """`mlpipe stage register` in each project (its environment given), all started
+    together, as two machines or terminals would; every one must succeed."""
+    processes = [
+        subprocess.Popen(
+            ["mlpipe", "stage", "register"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for root, env in envs.items()
+    ]
+    outputs = [process.communicate(timeout=timeout) for process in processes]
+    assert [process.returncode for process in processes] == [0] * len(processes), outputs
+
+
 def replace_model(root: Path, model) -> None:
     """Swap in another candidate and re-evaluate it, as a retraining would."""
     joblib.dump(model, root / "models" / "model.joblib")

@@ -26,6 +26,7 @@ from tests.helpers import (
     InvertOnSlice,
     copy_project,
     make_project,
+    register_at_once,
     replace_model,
     run_cli,
     train,
@@ -282,19 +283,7 @@ def test_racing_registrations_keep_aliases_consistent(project, tmp_path, monkeyp
     for root in (first, second):
         run_step(["gate"], root)
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
-    procs = [
-        subprocess.Popen(
-            ["mlpipe", "stage", "register"],
-            cwd=root,
-            env=run_env(root, env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for root in (first, second)
-    ]
-    outputs = [proc.communicate(timeout=300) for proc in procs]
-    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    register_at_once({root: run_env(root, env) for root in (first, second)}, timeout=300)
     reg = Registry(ProjectPaths(first))
     assert sorted(str(v.version) for v in reg.versions()) == ["1", "2"]
     assert sorted(reg.aliases()) == ["1", "2"]

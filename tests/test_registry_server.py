@@ -22,6 +22,7 @@ from tests.helpers import (
     copy_project,
     free_port,
     project_env,
+    register_at_once,
     replace_model,
     start_service,
     stop_service,
@@ -86,19 +87,7 @@ def test_two_processes_register_and_move_aliases_through_one_server(
     replace_model(second, train(second, random_state=11))
     for root in (first, second):
         run_step(["gate"], root)
-    registering = [
-        subprocess.Popen(
-            ["mlpipe", "stage", "register"],
-            cwd=root,
-            env=server_env(root, tracking_server),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for root in (first, second)
-    ]
-    outputs = [process.communicate(timeout=600) for process in registering]
-    assert [process.returncode for process in registering] == [0, 0], outputs
+    register_at_once({root: server_env(root, tracking_server) for root in (first, second)})
     registry = Registry(ProjectPaths(first))
     assert registry.settings.tracking_uri == tracking_server
     assert sorted(v.version for v in registry.versions()) == ["1", "2"]
